@@ -1,0 +1,20 @@
+"""Command handlers, one module per command family.
+
+A handler is ``handler(module, command) -> Done | Wait | ReadPayload``: a pure function of
+the engine's state and the parsed command line. Handlers change state through the engine's
+helpers and ask for network work with ``module.emit``; they never perform I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from eswifi.emulator.handlers import data, system, transport, wifi
+
+ALL_HANDLERS: Mapping[str, object] = {
+    **transport.HANDLERS,
+    **data.HANDLERS,
+    **wifi.HANDLERS,
+    **system.HANDLERS,
+}
+"""Every built-in handler by wire code."""

@@ -1,0 +1,204 @@
+"""What crosses between the module engine and its outer layers.
+
+Effects are requests the engine makes (imperative names); network events are facts the
+network backend reports back (past tense). Connections and listeners are named by ids the
+engine allocates, never by module socket numbers, so a late event for a connection the
+engine already closed is recognised and dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Transport(Enum):
+    """Kind of host socket behind a module socket."""
+
+    TCP = "tcp"
+    UDP = "udp"
+    UDP_LITE = "udplite"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeepAlive:
+    """TCP keep-alive settings taken from ``PK``."""
+
+    idle_ms: int
+    """Idle time before the first probe."""
+    interval_ms: int
+    """Time between probes."""
+    probes: int
+    """Unanswered probes after which the peer is declared dead."""
+
+
+# --------------------------------------------------------------------------- effects
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Effect:
+    """Base of every request the engine makes. Never instantiated."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostWrite(Effect):
+    """Bytes for the host link."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Listen(Effect):
+    """Open a listening TCP socket (answered by Listening or ListenFailed)."""
+
+    listener: int
+    host: str
+    port: int
+    backlog: int
+    keepalive: KeepAlive | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AcceptNext(Effect):
+    """Accept the oldest waiting client of a listener (answered by Accepted)."""
+
+    listener: int
+    conn: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopListening(Effect):
+    """Close a listening socket; clients still waiting in its backlog are refused."""
+
+    listener: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Connect(Effect):
+    """Open a client connection (answered by Connected or ConnectFailed)."""
+
+    conn: int
+    transport: Transport
+    host: str
+    port: int
+    local_host: str
+    local_port: int
+    keepalive: KeepAlive | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Send(Effect):
+    """Send bytes on a connection (answered by Sent or SendFailed)."""
+
+    conn: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelSend(Effect):
+    """Drop the part of the last Send that has not been handed to the OS yet."""
+
+    conn: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PauseReading(Effect):
+    """Stop reading from a connection: the engine's receive buffer is full."""
+
+    conn: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResumeReading(Effect):
+    """Read from a connection again."""
+
+    conn: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CloseConnection(Effect):
+    """Close a connection (orderly unless ``abort``)."""
+
+    conn: int
+    abort: bool = False
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetEvent:
+    """Base of every fact the network backend reports. Never instantiated."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Listening(NetEvent):
+    listener: int
+    port: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenFailed(NetEvent):
+    listener: int
+    reason: str
+    bind_failed: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Accepted(NetEvent):
+    listener: int
+    conn: int
+    peer_host: str
+    peer_port: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AcceptFailed(NetEvent):
+    listener: int
+    conn: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Connected(NetEvent):
+    conn: int
+    local_port: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectFailed(NetEvent):
+    conn: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Received(NetEvent):
+    conn: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeerClosed(NetEvent):
+    """The peer closed its side in order (FIN); data sent before it was already reported."""
+
+    conn: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionLost(NetEvent):
+    """The connection broke (reset, keep-alive timeout, network error)."""
+
+    conn: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sent(NetEvent):
+    conn: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendFailed(NetEvent):
+    conn: int
+    reason: str

@@ -1,0 +1,160 @@
+"""Module state held by the engine: per-socket registers, servers, connections, Wi-Fi.
+
+Registers are frozen values replaced as a whole when a set command succeeds, so an
+invalid value can never leave a socket half-changed. Lifecycles (servers, connections)
+are small mutable records owned by the engine.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from enum import Enum, IntEnum
+
+from eswifi.emulator.messages import KeepAlive
+
+SOCKET_COUNT = 4
+RX_HIGH_WATER = 16 * 1024
+"""Receive bytes kept per connection before the engine stops reading from the peer."""
+RX_LOW_WATER = 4 * 1024
+"""Reading resumes when a connection's buffer falls below this."""
+KEEPALIVE_PROBES = 3
+"""Unanswered keep-alive probes after which a peer is dead (probe interval = idle time)."""
+
+
+class Protocol(IntEnum):
+    """P1 values."""
+
+    TCP = 0
+    UDP = 1
+    UDP_LITE = 2
+    TLS = 3
+    MQTT = 4
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SocketRegisters:
+    """The settings of one module socket (spec §2.1 defaults)."""
+
+    protocol: Protocol = Protocol.TCP
+    local_port: int = 5024
+    remote_host: str = "0.0.0.0"
+    remote_port: int = 5025
+    backlog: int = 1
+    read_size: int = 1460
+    read_timeout_ms: int = 5000
+    read_mode: int = 0
+    send_size: int = 1460
+    send_timeout_ms: int = 5000
+    keepalive: bool = False
+    keepalive_idle_ms: int = 7_200_000
+
+    def keepalive_settings(self) -> KeepAlive | None:
+        """What PK asks of sockets created now."""
+        if not self.keepalive:
+            return None
+        idle = self.keepalive_idle_ms
+        return KeepAlive(idle_ms=idle, interval_ms=idle, probes=KEEPALIVE_PROBES)
+
+
+class ServerMode(Enum):
+    SINGLE = "single"  # P5=1: one client, ever
+    MULTI = "multi"  # P5=11: one client at a time, next on P5=10
+
+
+class ServerState(Enum):
+    STARTING = "starting"
+    LISTENING = "listening"
+
+
+@dataclass(slots=True, kw_only=True)
+class Server:
+    """A TCP server on one module socket."""
+
+    listener: int
+    mode: ServerMode
+    port: int
+    state: ServerState = ServerState.STARTING
+    accepting: int | None = None
+    """Connection id of the outstanding AcceptNext, if any."""
+    accepted_once: bool = False
+
+
+@dataclass(slots=True, kw_only=True)
+class Connection:
+    """One live host connection behind a module socket."""
+
+    conn: int
+    peer_host: str
+    peer_port: int
+    rx: bytearray = field(default_factory=bytearray)
+    peer_closed: bool = False
+    lost: bool = False
+    paused: bool = False
+
+    @property
+    def finished(self) -> bool:
+        """No more data will ever arrive."""
+        return self.peer_closed or self.lost
+
+
+@dataclass(slots=True, kw_only=True)
+class SocketSlot:
+    """One of the module's four sockets: its registers and what is open on it."""
+
+    registers: SocketRegisters = field(default_factory=SocketRegisters)
+    server: Server | None = None
+    connection: Connection | None = None
+
+
+class LinkState(Enum):
+    DOWN = "down"
+    UP = "up"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WifiRegisters:
+    """C1–CN settings."""
+
+    ssid: str = ""
+    passphrase: str = ""
+    security: int = 3
+    dhcp: bool = True
+    join_retries: int = 5
+    auto_connect: int = 0
+    country: str = "US"
+
+
+@dataclass(slots=True, kw_only=True)
+class WifiState:
+    """Association state."""
+
+    registers: WifiRegisters = field(default_factory=WifiRegisters)
+    joined_ssid: str | None = None
+    ip: str = "0.0.0.0"
+    mask: str = "0.0.0.0"
+    gateway: str = "0.0.0.0"
+    dns1: str = "0.0.0.0"
+    dns2: str = "0.0.0.0"
+
+    @property
+    def joined(self) -> bool:
+        return self.joined_ssid is not None
+
+
+@dataclass(slots=True, kw_only=True)
+class MessageQueue:
+    """Bounded queue of asynchronous messages waiting for MR (SPI build)."""
+
+    depth: int
+    items: deque[bytes] = field(default_factory=deque)
+    dropped: int = 0
+
+    def push(self, message: bytes) -> None:
+        if len(self.items) >= self.depth:
+            self.items.popleft()
+            self.dropped += 1
+        self.items.append(message)
+
+    def pop(self) -> bytes | None:
+        return self.items.popleft() if self.items else None

@@ -1,0 +1,79 @@
+"""The one exception tree of the eswifi distribution.
+
+::
+
+    EsWifiError
+    ├── ProtocolError
+    │   ├── LocalProtocolError   a sans-I/O object was misused (second command in flight …)
+    │   └── RemoteProtocolError  the other side sent bytes that break the grammar
+    ├── CommandError             the module answered ERROR (carries command and reply)
+    ├── ConfigError (+ValueError) a radio/profile/CLI setting is invalid
+    ├── LinkError                the host link failed
+    │   ├── LinkTimeout (+TimeoutError)
+    │   └── LinkClosed  (+ConnectionError)
+    └── SocketError (+OSError)   raised by the client's socket facade
+        ├── SocketTimeout     (+TimeoutError)
+        ├── ConnectionRefused (+ConnectionRefusedError)
+        └── ConnectionReset   (+ConnectionResetError)
+"""
+
+from __future__ import annotations
+
+
+class EsWifiError(Exception):
+    """Base of every exception raised by eswifi."""
+
+
+class ProtocolError(EsWifiError):
+    """The AT protocol was violated, by us or by the other side."""
+
+
+class LocalProtocolError(ProtocolError):
+    """A sans-I/O object was driven in a way its protocol does not allow."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The other side sent bytes that do not fit the AT grammar."""
+
+
+class CommandError(EsWifiError):
+    """The module answered a command with ERROR."""
+
+    def __init__(self, command: bytes, reply: bytes, message: str = "") -> None:
+        self.command = command
+        self.reply = reply
+        self.message = message
+        text = message or "module answered ERROR"
+        super().__init__(f"{command.decode('latin-1')!r}: {text}")
+
+
+class ConfigError(EsWifiError, ValueError):
+    """A configuration value (radio file, firmware profile, CLI option) is invalid."""
+
+
+class LinkError(EsWifiError):
+    """The host link (serial port, pty, TCP console) failed."""
+
+
+class LinkTimeout(LinkError, TimeoutError):
+    """The module did not answer in time."""
+
+
+class LinkClosed(LinkError, ConnectionError):
+    """The host link was closed."""
+
+
+class SocketError(EsWifiError, OSError):
+    """An error of the client's socket facade; behaves like the stdlib's OSError."""
+
+
+class SocketTimeout(SocketError, TimeoutError):
+    """A socket operation timed out."""
+
+
+class ConnectionRefused(SocketError, ConnectionRefusedError):
+    """The remote end refused the connection."""
+
+
+class ConnectionReset(SocketError, ConnectionResetError):
+    """The connection was lost (the module answered -1)."""
