@@ -52,12 +52,19 @@ class Radio:
 DEFAULT_RADIO = Radio(
     access_points=(
         AccessPoint(
-            ssid="eswifi-lab", bssid="02:E5:00:00:00:01", security=Security.WPA2_AES,
-            passphrase="eswifi-pass", rssi=-48, channel=6,
+            ssid="eswifi-lab",
+            bssid="02:E5:00:00:00:01",
+            security=Security.WPA2_AES,
+            passphrase="eswifi-pass",
+            rssi=-48,
+            channel=6,
         ),
         AccessPoint(
-            ssid="eswifi-open", bssid="02:E5:00:00:00:02", security=Security.OPEN,
-            rssi=-67, channel=11,
+            ssid="eswifi-open",
+            bssid="02:E5:00:00:00:02",
+            security=Security.OPEN,
+            rssi=-67,
+            channel=11,
         ),
     ),
 )
