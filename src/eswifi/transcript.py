@@ -10,6 +10,15 @@ A transcript is a text file, one step a line (bytes written with
     ! expect a 1                      bytes the peer has received since its last expect
     ! close a                         the peer closes in order
     ! advance 5                       the clock moves on (seconds)
+    ! firmware C3.5.2.5.STM           (first step only) the firmware profile, e.g. SPI
+    ! attach                          the host attaches (the SPI build greets)
+    ! serve srv 10.0.0.2:80           a remote server; "srv" then names the connection the
+                                      module opened to it last
+    ! udp u 10.0.0.3:53               a remote UDP socket
+    ! sendto u 127.0.0.1:53 Hello     it sends one datagram
+    ! expect u Ping                   the next datagram it received (from any source)
+
+Action words are split like a shell line: quote data that holds escapes ('a\r\n').
 
 Replay runs the steps through :class:`eswifi.testing.EmulatorHarness`; after every action
 the module's output must equal the ``<`` lines that follow it, byte for byte.
@@ -22,7 +31,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from eswifi.emulator.backends.fake import FakePeer
+from eswifi.emulator.backends.fake import FakeDatagramPeer, FakePeer, FakeServer
+from eswifi.emulator.engine import ModuleEngine
+from eswifi.emulator.profile import PROFILES
 from eswifi.testing import EmulatorHarness
 from eswifi.wire.framing import unescape
 
@@ -70,9 +81,21 @@ def replay(
     ``split`` cuts each host write into chunks fed one after the other (the output must
     not depend on how the host's bytes are chunked).
     """
-    bench = harness if harness is not None else EmulatorHarness()
+    if harness is None:
+        first = steps[0].words if steps and steps[0].kind == "!" else ()
+        engine = ModuleEngine(profile=PROFILES[first[1]]) if first[:1] == ("firmware",) else None
+        harness = EmulatorHarness(engine)
+    bench = harness
     peers: dict[str, FakePeer] = {}
-    seen: dict[str, int] = {}
+    servers: dict[str, FakeServer] = {}
+    datagram_peers: dict[str, FakeDatagramPeer] = {}
+    seen: dict[int, int] = {}
+
+    def peer(name: str) -> FakePeer:
+        if name in servers:
+            return servers[name].peers[-1]
+        return peers[name]
+
     output = bytearray()
     expected = bytearray()
     last_action = 0
@@ -102,18 +125,38 @@ def replay(
             host, port = target.rsplit(":", 1)
             src_host, src_port = source.rsplit(":", 1)
             peers[name] = bench.network.connect(host, int(port), source=(src_host, int(src_port)))
-            seen[name] = 0
         elif verb == "send":
-            peers[rest[0]].send(unescape(" ".join(rest[1:])))
+            peer(rest[0]).send(unescape(" ".join(rest[1:])))
         elif verb == "close":
-            peers[rest[0]].close()
-        elif verb == "expect":
-            peer = peers[rest[0]]
-            got = bytes(peer.received[seen[rest[0]] :])
-            seen[rest[0]] = len(peer.received)
+            peer(rest[0]).close()
+        elif verb == "expect" and rest[0] in datagram_peers:
+            received = datagram_peers[rest[0]].received
+            got = received.popleft()[0] if received else None
             want = unescape(" ".join(rest[1:]))
             if got != want:
                 raise TranscriptMismatch(f"line {step.line}: peer got {got!r}, expected {want!r}")
+        elif verb == "expect":
+            remote = peer(rest[0])
+            got = bytes(remote.received[seen.get(id(remote), 0) :])
+            seen[id(remote)] = len(remote.received)
+            want = unescape(" ".join(rest[1:]))
+            if got != want:
+                raise TranscriptMismatch(f"line {step.line}: peer got {got!r}, expected {want!r}")
+        elif verb == "serve":
+            host, port = rest[1].rsplit(":", 1)
+            servers[rest[0]] = bench.network.serve(host, int(port))
+        elif verb == "udp":
+            host, port = rest[1].rsplit(":", 1)
+            datagram_peers[rest[0]] = bench.network.udp_peer(host, int(port))
+        elif verb == "sendto":
+            host, port = rest[1].rsplit(":", 1)
+            datagram_peers[rest[0]].sendto(unescape(" ".join(rest[2:])), host, int(port))
+        elif verb == "attach":
+            output += bench.attach()
+            continue
+        elif verb == "firmware":
+            if step is not steps[0]:
+                raise ValueError(f"line {step.line}: 'firmware' must be the first step")
         elif verb == "advance":
             output += bench.advance(float(rest[0]))
             continue

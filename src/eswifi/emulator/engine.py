@@ -37,10 +37,14 @@ from eswifi.emulator import messages as m
 from eswifi.emulator.profile import UART_C6, AcceptedPort, FirmwareProfile, LinkProfile
 from eswifi.emulator.radio import DEFAULT_RADIO, Radio
 from eswifi.emulator.state import (
+    DATAGRAM_QUEUE_DEPTH,
     RX_HIGH_WATER,
     RX_LOW_WATER,
     SOCKET_COUNT,
     Connection,
+    ConnectionKind,
+    Credentials,
+    Datagram,
     MessageQueue,
     ServerMode,
     ServerState,
@@ -146,6 +150,7 @@ class ModuleEngine:
         self.message_suppression = 0
         self.human_mode = False
         self.mr_queue = MessageQueue(depth=profile.mr_queue_depth)
+        self.credentials = Credentials()
         self._handlers = dict(handlers)
         ignored = b"\n\x00\x15" if profile.link is LinkProfile.SPI else b"\n\x00"
         self._reader = CommandReader(ignored=ignored)
@@ -269,7 +274,10 @@ class ModuleEngine:
         self.emit(m.AcceptNext(listener=server.listener, conn=server.accepting))
 
     def announce(self, message: bytes, *, tcp_server: bool = False) -> None:
-        """Deliver an asynchronous message (between replies, or into the MR queue)."""
+        """Deliver an asynchronous message (between replies, or into the MR queue).
+
+        ``tcp_server``: a server task's message (TCP or UDP), suppressed by ``MS`` bit 1.
+        """
         if tcp_server and self.message_suppression & 0b10:
             return
         if self.profile.link is LinkProfile.SPI:
@@ -363,6 +371,11 @@ class ModuleEngine:
             self._reader.abandon_payload()
         data = bytes(self._payload_data)
         self._payload_data.clear()
+        if complete and self.profile.link is LinkProfile.SPI and self._command is not None:
+            # The rest of the host's SPI transfer (pad byte, Zephyr's stray byte) is not
+            # a command: the module drops it when chip-select rises (spec §1.5).
+            transfer = len(self._command.raw) + 1 + len(data)
+            self._reader.skip_transfer_tail(odd=transfer % 2 == 1)
         self._settle(payload.then(data, complete))
 
     def _finish(self, done: Done) -> None:
@@ -414,6 +427,9 @@ class ModuleEngine:
                 if len(conn.rx) >= RX_HIGH_WATER and not conn.paused:
                     conn.paused = True
                     self.emit(m.PauseReading(conn=conn_id))
+            case m.DatagramReceived(conn=conn_id):
+                if conn := self._connection(conn_id):
+                    self._datagram(conn, event)
             case m.PeerClosed(conn=conn_id):
                 if conn := self._connection(conn_id):
                     conn.peer_closed = True
@@ -459,6 +475,15 @@ class ModuleEngine:
             slot.registers = replace(slot.registers, remote_port=event.peer_port)
         port = event.peer_port if rule is AcceptedPort.PEER else server.port
         self.announce(f"[TCP SVR] Accepted {event.peer_host}:{port}".encode(), tcp_server=True)
+
+    def _datagram(self, conn: Connection, event: m.DatagramReceived) -> None:
+        if conn.kind is ConnectionKind.DATAGRAM_SERVER and conn.peer_port == 0:
+            conn.peer_host, conn.peer_port = event.host, event.port
+            self.announce(f"[UDP SVR] Accepted {event.host}:{event.port}".encode(), tcp_server=True)
+        if len(conn.datagrams) >= DATAGRAM_QUEUE_DEPTH:
+            conn.dropped_datagrams += 1
+            return
+        conn.datagrams.append(Datagram(data=event.data, host=event.host, port=event.port))
 
 
 def _due(deadline: float | None, now: float) -> bool:

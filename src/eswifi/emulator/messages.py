@@ -20,6 +20,31 @@ class Transport(Enum):
     UDP_LITE = "udplite"
 
 
+class TlsVerify(Enum):
+    """How a TLS client checks the server's certificate (``P9``)."""
+
+    NONE = 0
+    """No check."""
+    OPTIONAL = 1
+    """Checked against the uploaded CA when there is one, else not checked."""
+    REQUIRED = 2
+    """Checked against the uploaded CA; without one every server fails."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsSettings:
+    """What a TLS client connection needs: PEM bytes uploaded with ``PG``, nothing on disk."""
+
+    verify: TlsVerify
+    ca_pem: bytes = b""
+    cert_pem: bytes = b""
+    """Client certificate, sent when the server asks for one (with ``key_pem``)."""
+    key_pem: bytes = b""
+    server_name: str | None = None
+    """Name sent as SNI and matched against the certificate (``PA=1,<name>``); None: no
+    name check, as the module only knows the peer's address."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KeepAlive:
     """TCP keep-alive settings taken from ``PK``."""
@@ -75,7 +100,13 @@ class StopListening(Effect):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Connect(Effect):
-    """Open a client connection (answered by Connected or ConnectFailed)."""
+    """Open a client connection (answered by Connected or ConnectFailed).
+
+    TCP: connect to ``host:port`` from ``local_host:local_port`` (port 0: any), through TLS
+    when ``tls`` is given. UDP and UDP-Lite: open a socket bound to ``local_host:local_port``
+    and connect it to nothing (datagrams go where each :class:`SendDatagram` says, and come
+    from anyone); ``host:port`` is only informative.
+    """
 
     conn: int
     transport: Transport
@@ -84,6 +115,7 @@ class Connect(Effect):
     local_host: str
     local_port: int
     keepalive: KeepAlive | None
+    tls: TlsSettings | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,6 +124,16 @@ class Send(Effect):
 
     conn: int
     data: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendDatagram(Effect):
+    """Send one datagram from a UDP socket (answered by Sent or SendFailed)."""
+
+    conn: int
+    data: bytes
+    host: str
+    port: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -175,6 +217,16 @@ class ConnectFailed(NetEvent):
 class Received(NetEvent):
     conn: int
     data: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatagramReceived(NetEvent):
+    """One datagram arrived on a UDP socket, from ``host:port``."""
+
+    conn: int
+    data: bytes
+    host: str
+    port: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

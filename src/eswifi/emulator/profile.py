@@ -54,6 +54,8 @@ class FirmwareProfile:
     """Accept lower-case command codes (C6 upper-cases the first two characters)."""
     mr_queue_depth: int = 16
     """Asynchronous messages kept for MR on the SPI build; the oldest is dropped beyond it."""
+    udp_source_port_quirk: bool = True
+    """A UDP client (P6=1) sends from the P4 port instead of P2 (spec §5 row 5)."""
 
     def __post_init__(self) -> None:
         if self.message_type not in (0, 1):

@@ -20,6 +20,13 @@ RX_LOW_WATER = 4 * 1024
 """Reading resumes when a connection's buffer falls below this."""
 KEEPALIVE_PROBES = 3
 """Unanswered keep-alive probes after which a peer is dead (probe interval = idle time)."""
+DATAGRAM_QUEUE_DEPTH = 16
+"""Datagrams a UDP socket keeps until R0 reads them; later arrivals are dropped, as a full
+socket buffer drops them."""
+API_TIMEOUT_MS = 10_000
+"""``PY`` default: how long a command waits for the network stack (connect, listen)."""
+CREDENTIAL_SETS = 3
+"""TLS credential sets (``PG``/``PF`` set 0–2); each holds a CA, a certificate and a key."""
 
 
 class Protocol(IntEnum):
@@ -48,6 +55,17 @@ class SocketRegisters:
     send_timeout_ms: int = 5000
     keepalive: bool = False
     keepalive_idle_ms: int = 7_200_000
+    api_timeout_ms: int = API_TIMEOUT_MS
+    tls_verify: int = 1
+    """P9: 0 none, 1 optional (checked when a CA is uploaded), 2 required."""
+    tls_report_only: bool = False
+    """PB=1: a failed check is not fatal."""
+    custom_ca: bool = False
+    """PA=1: check the server's name against ``custom_ca_name``."""
+    custom_ca_name: str = ""
+    credential_kind: int = 0
+    """PF first field: 0 TLS, 1 AWS."""
+    credential_set: int = 0
 
     def keepalive_settings(self) -> KeepAlive | None:
         """What PK asks of sockets created now."""
@@ -58,7 +76,7 @@ class SocketRegisters:
 
 
 class ServerMode(Enum):
-    SINGLE = "single"  # P5=1: one client, ever
+    SINGLE = "single"  # P5=1: one client, ever (unless P7=1 turns on the accept loop)
     MULTI = "multi"  # P5=11: one client at a time, next on P5=10
 
 
@@ -78,16 +96,47 @@ class Server:
     accepting: int | None = None
     """Connection id of the outstanding AcceptNext, if any."""
     accepted_once: bool = False
+    accept_loop: bool = False
+    """P7=1: the legacy accept loop runs (P7=3 takes the next client)."""
+
+
+class ConnectionKind(Enum):
+    ACCEPTED = "accepted"
+    """The client a TCP server accepted."""
+    CLIENT = "client"
+    """A TCP or TLS client connection (P6=1)."""
+    DATAGRAM = "datagram"
+    """A UDP client socket (P6=1)."""
+    DATAGRAM_SERVER = "datagram-server"
+    """A UDP server socket (P5=1)."""
+
+    @property
+    def datagram(self) -> bool:
+        return self in (ConnectionKind.DATAGRAM, ConnectionKind.DATAGRAM_SERVER)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Datagram:
+    data: bytes
+    host: str
+    port: int
 
 
 @dataclass(slots=True, kw_only=True)
 class Connection:
-    """One live host connection behind a module socket."""
+    """One live host socket behind a module socket: a TCP connection or a UDP socket."""
 
     conn: int
     peer_host: str
+    """TCP: the peer. UDP server: the first sender (``0.0.0.0`` until one arrives)."""
     peer_port: int
+    kind: ConnectionKind = ConnectionKind.ACCEPTED
     rx: bytearray = field(default_factory=bytearray)
+    datagrams: deque[Datagram] = field(default_factory=deque)
+    """UDP: datagrams not read yet (at most DATAGRAM_QUEUE_DEPTH)."""
+    dropped_datagrams: int = 0
+    last_source: tuple[str, int] | None = None
+    """UDP: where the datagram R0 returned last came from."""
     peer_closed: bool = False
     lost: bool = False
     paused: bool = False
@@ -140,6 +189,24 @@ class WifiState:
     @property
     def joined(self) -> bool:
         return self.joined_ssid is not None
+
+
+@dataclass(slots=True, kw_only=True)
+class CredentialSet:
+    """One TLS credential set: PEM bytes as uploaded (empty: not uploaded)."""
+
+    ca: bytes = b""
+    certificate: bytes = b""
+    key: bytes = b""
+
+
+@dataclass(slots=True, kw_only=True)
+class Credentials:
+    """The module's certificate store (``PG``), kept in memory only."""
+
+    sets: list[CredentialSet] = field(
+        default_factory=lambda: [CredentialSet() for _ in range(CREDENTIAL_SETS)]
+    )
 
 
 @dataclass(slots=True, kw_only=True)

@@ -47,6 +47,8 @@ class PayloadChunk:
 ReaderItem = Line | LineTooLong | ControlByte | PayloadChunk
 
 _DEFAULT_IGNORED = b"\n\x00"
+_PAD_BYTES = b"\n\x15"
+"""What SPI hosts pad a transfer with."""
 
 
 class CommandReader:
@@ -63,6 +65,8 @@ class CommandReader:
         self._line = bytearray()
         self._overflow = 0
         self._payload_left = 0
+        self._tail_odd = False
+        self._tail_word = False
         self._max_line = max_line
         self._ignored = ignored
         stored = bytes(range(0x20, 0xFF))
@@ -98,15 +102,30 @@ class CommandReader:
         """Stop reading payload (the write timeout expired); later bytes are commands."""
         self._payload_left = 0
 
+    def skip_transfer_tail(self, *, odd: bool) -> None:
+        """Drop what an SPI host clocks after a payload in the same transfer (spec §1.5).
+
+        Hosts pad a transfer to whole 16-bit words: when command line + payload is ``odd``
+        the next byte completes the last word, whatever it is (0x0A, or Zephyr's stray
+        byte). Then one more word is dropped if it ends in a pad byte (0x0A/0x15): the
+        stray byte Zephyr sends after an even transfer, and its pad. A command never has
+        a pad byte as its second byte, so real commands are not touched.
+        """
+        self._tail_odd = odd
+        self._tail_word = True
+
     def discard_line(self) -> None:
         """Forget a partly read command line (the host link was re-attached)."""
         self._line.clear()
         self._overflow = 0
+        self._tail_odd = self._tail_word = False
 
     def next_item(self) -> ReaderItem | None:
         """Return the next complete item, or None when more bytes are needed."""
         if self._payload_left:
             return self._next_payload()
+        if (self._tail_odd or self._tail_word) and not self._skip_tail():
+            return None
         while self._buffer:
             cr = self._buffer.find(b"\r")
             end = cr if cr >= 0 else len(self._buffer)
@@ -124,6 +143,22 @@ class CommandReader:
             del self._buffer[: cr + 1]
             return self._finish_line()
         return None
+
+    def _skip_tail(self) -> bool:
+        """Drop the transfer tail; False while the bytes that decide it are missing."""
+        if self._tail_odd:
+            if not self._buffer:
+                return False
+            del self._buffer[:1]
+            self._tail_odd = False
+        if not self._tail_word:
+            return True
+        if len(self._buffer) < 2:
+            return False
+        if self._buffer[1] in _PAD_BYTES:
+            del self._buffer[:2]
+        self._tail_word = False
+        return True
 
     def _next_payload(self) -> PayloadChunk | None:
         if not self._buffer:

@@ -4,11 +4,15 @@
 backend would, with no sockets and no clock of its own: the caller passes ``now`` and
 fires :meth:`FakeNetwork.handle_timer` at :meth:`FakeNetwork.next_deadline` (keep-alive
 expiry). Tests play the remote side through :class:`FakePeer` objects: connect to a
-module server, send, close, reset or vanish, and read what the module sent.
+module server, send, close, reset or vanish, and read what the module sent. Remote
+servers for module clients are :class:`FakeServer` (TCP, optionally TLS with a scripted
+certificate check, or a black hole that never answers); remote UDP endpoints are
+:class:`FakeDatagramPeer`.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -16,6 +20,8 @@ from eswifi.emulator import messages as m
 
 SEGMENT = 8192
 """Largest chunk a fake peer delivers in one event."""
+EPHEMERAL_PORTS = 49152
+"""First port the fake network hands out for "any port" (port 0)."""
 
 
 @dataclass(slots=True, eq=False)
@@ -65,6 +71,51 @@ class FakePeer:
         self.network._arm_keepalive(self, now)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FakeTls:
+    """How a fake remote server's TLS handshake goes.
+
+    ``ca`` stands for the CA that signed the server's certificate: a module that checks
+    the certificate accepts it when its uploaded CA bytes contain ``ca``.
+    """
+
+    ca: bytes
+    names: tuple[str, ...] = ("localhost",)
+    """Names the certificate is valid for (checked when the module sets ``PA=1,<name>``)."""
+    require_client_certificate: bool = False
+
+
+@dataclass(slots=True, kw_only=True, eq=False)
+class FakeServer:
+    """A remote TCP (or TLS) server that module clients connect to."""
+
+    host: str
+    port: int
+    tls: FakeTls | None = None
+    answers: bool = True
+    """False: a black hole (connects neither succeed nor fail; the module times out)."""
+    peers: list[FakePeer] = field(default_factory=list)
+    """One peer per connection the module opened, oldest first."""
+
+
+@dataclass(slots=True, kw_only=True, eq=False)
+class FakeDatagramPeer:
+    """A remote UDP endpoint played by a test."""
+
+    network: FakeNetwork
+    host: str
+    port: int
+    received: deque[tuple[bytes, str, int]] = field(default_factory=deque)
+    """Datagrams the module sent here: (data, source host, source port), oldest first."""
+
+    def sendto(self, data: bytes, host: str, port: int) -> None:
+        """Send one datagram to ``host:port`` (lost when no socket is bound there)."""
+        self.network._deliver_datagram(data, (self.host, self.port), (host, port))
+
+    def close(self) -> None:
+        self.network._endpoints.pop((self.host, self.port), None)
+
+
 @dataclass(slots=True, kw_only=True, eq=False)
 class _Listener:
     listener: int
@@ -85,6 +136,11 @@ class FakeNetwork:
         self._peers: dict[int, FakePeer] = {}
         self._paused: set[int] = set()
         self._keepalive_deadlines: dict[int, float] = {}
+        self._servers: dict[tuple[str, int], FakeServer] = {}
+        self._endpoints: dict[tuple[str, int], int | FakeDatagramPeer] = {}
+        """Bound UDP addresses: a module socket's conn id, or a test's peer."""
+        self._udp: dict[int, tuple[str, int]] = {}
+        self._ports = itertools.count(EPHEMERAL_PORTS)
         self.refuse_sends = False
 
     # ---------------------------------------------------------------- engine side
@@ -121,8 +177,19 @@ class FakeNetwork:
                 self._keepalive_deadlines.pop(conn, None)
                 if peer is not None:
                     peer.closed_by_module = True
-            case m.Connect(conn=conn):
-                self._post(m.ConnectFailed(conn=conn, reason="connection refused"))
+                if (address := self._udp.pop(conn, None)) is not None:
+                    self._endpoints.pop(address, None)
+            case m.Connect(transport=m.Transport.TCP):
+                self._connect(effect)
+            case m.Connect():
+                self._open_datagram(effect)
+            case m.SendDatagram(conn=conn, data=data, host=host, port=port):
+                source = self._udp.get(conn)
+                if source is None or self.refuse_sends:
+                    self._post(m.SendFailed(conn=conn, reason="bad file descriptor"))
+                else:
+                    self._deliver_datagram(data, source, (host, port))
+                    self._post(m.Sent(conn=conn, count=len(data)))
             case m.CancelSend() | m.HostWrite():
                 pass
 
@@ -168,6 +235,34 @@ class FakeNetwork:
     def listening_ports(self) -> list[int]:
         return sorted(entry.port for entry in self._listeners.values())
 
+    def serve(self, host: str, port: int, *, tls: FakeTls | None = None) -> FakeServer:
+        """A remote server at ``host:port`` that accepts every module client."""
+        server = FakeServer(host=host, port=port, tls=tls)
+        self._servers[(host, port)] = server
+        return server
+
+    def black_hole(self, host: str, port: int) -> FakeServer:
+        """A remote address where connects never complete (the module's timeout decides)."""
+        server = FakeServer(host=host, port=port, answers=False)
+        self._servers[(host, port)] = server
+        return server
+
+    def udp_peer(self, host: str, port: int) -> FakeDatagramPeer:
+        """A remote UDP socket bound to ``host:port``.
+
+        Raises:
+            OSError: something is bound there already.
+        """
+        if self._bound((host, port)) is not None:
+            raise OSError(f"{host}:{port} is in use")
+        peer = FakeDatagramPeer(network=self, host=host, port=port)
+        self._endpoints[(host, port)] = peer
+        return peer
+
+    def udp_ports(self) -> list[tuple[str, int]]:
+        """Addresses of the module's open UDP sockets."""
+        return sorted(self._udp.values())
+
     # ---------------------------------------------------------------- internals
 
     def _listen(self, effect: m.Listen) -> None:
@@ -208,6 +303,50 @@ class FakeNetwork:
             peer._fin_pending = False
             self._post(m.PeerClosed(conn=peer.conn))
 
+    def _connect(self, effect: m.Connect) -> None:
+        server = self._servers.get((effect.host, effect.port))
+        if server is None:
+            self._post(m.ConnectFailed(conn=effect.conn, reason="connection refused"))
+            return
+        if not server.answers:
+            return
+        if effect.tls is not None:
+            refusal = _tls_refusal(effect.tls, server.tls)
+            if refusal is not None:
+                self._post(m.ConnectFailed(conn=effect.conn, reason=refusal))
+                return
+        local_port = effect.local_port or next(self._ports)
+        peer = FakePeer(
+            self, server.host, server.port, conn=effect.conn, keepalive=effect.keepalive
+        )
+        server.peers.append(peer)
+        self._peers[effect.conn] = peer
+        self._post(m.Connected(conn=effect.conn, local_port=local_port))
+
+    def _open_datagram(self, effect: m.Connect) -> None:
+        address = (effect.local_host, effect.local_port or next(self._ports))
+        if self._bound(address) is not None:
+            self._post(m.ConnectFailed(conn=effect.conn, reason="address already in use"))
+            return
+        self._endpoints[address] = effect.conn
+        self._udp[effect.conn] = address
+        self._post(m.Connected(conn=effect.conn, local_port=address[1]))
+
+    def _bound(self, address: tuple[str, int]) -> int | FakeDatagramPeer | None:
+        host, port = address
+        if host == "0.0.0.0":
+            return next((e for (_, p), e in self._endpoints.items() if p == port), None)
+        return self._endpoints.get(address, self._endpoints.get(("0.0.0.0", port)))
+
+    def _deliver_datagram(
+        self, data: bytes, source: tuple[str, int], target: tuple[str, int]
+    ) -> None:
+        endpoint = self._bound(target)
+        if isinstance(endpoint, FakeDatagramPeer):
+            endpoint.received.append((data, *source))
+        elif endpoint is not None:
+            self._post(m.DatagramReceived(conn=endpoint, data=data, host=source[0], port=source[1]))
+
     def _arm_keepalive(self, peer: FakePeer, now: float) -> None:
         if peer.conn is not None and peer.keepalive is not None:
             ka = peer.keepalive
@@ -222,3 +361,20 @@ class FakeNetwork:
 
     def _post(self, event: m.NetEvent) -> None:
         self._events.append(event)
+
+
+def _tls_refusal(settings: m.TlsSettings, tls: FakeTls | None) -> str | None:
+    """Why a handshake fails, or None when it succeeds."""
+    if tls is None:
+        return "wrong version number"  # the server does not speak TLS
+    ca_given = bool(settings.ca_pem)
+    checked = settings.verify is m.TlsVerify.REQUIRED or (
+        settings.verify is m.TlsVerify.OPTIONAL and ca_given
+    )
+    if checked and not (ca_given and tls.ca in settings.ca_pem):
+        return "certificate verify failed: unable to get local issuer certificate"
+    if checked and settings.server_name is not None and settings.server_name not in tls.names:
+        return "certificate verify failed: Hostname mismatch"
+    if tls.require_client_certificate and not (settings.cert_pem and settings.key_pem):
+        return "tlsv13 alert certificate required"
+    return None

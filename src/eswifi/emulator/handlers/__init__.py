@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from eswifi.emulator.handlers import data, system, transport, wifi
+from eswifi.emulator.handlers import clients, data, servers, system, tls, transport, wifi
 
 ALL_HANDLERS: Mapping[str, object] = {
     **transport.HANDLERS,
+    **servers.HANDLERS,
+    **clients.HANDLERS,
+    **tls.HANDLERS,
     **data.HANDLERS,
     **wifi.HANDLERS,
     **system.HANDLERS,

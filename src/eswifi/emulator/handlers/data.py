@@ -1,4 +1,8 @@
-"""Receive and send commands: R0–R2, S2, S3 (spec §2.4, §2.5)."""
+"""Receive and send: R0–R4, R?, S0–S3, S? (spec §2.4, §2.5).
+
+R0/S3 act on the selected socket's connection, whatever opened it: an accepted client,
+a TCP/TLS client, or a UDP socket (one datagram per R0 and per S3).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from eswifi.emulator.engine import (
     value,
 )
 from eswifi.emulator.handlers import args
+from eswifi.emulator.state import Connection, ConnectionKind, SocketRegisters
 from eswifi.wire.commands import CommandLine
 from eswifi.wire.framing import ErrorCode
 
@@ -28,30 +33,66 @@ def _deadline(module: ModuleEngine, timeout_ms: int) -> float | None:
 
 
 def read_data(module: ModuleEngine, command: CommandLine) -> Outcome:
+    return _read(module, counted=False)
+
+
+def read_data_with_length(module: ModuleEngine, command: CommandLine) -> Outcome:
+    return _read(module, counted=True)
+
+
+def _read(module: ModuleEngine, *, counted: bool) -> Outcome:
+    """R0 (data as is) or R4 (data preceded by its length in 4 digits)."""
     slot = module.slot
     conn = slot.connection
     if not module.wifi.joined or conn is None:
         return error(text=MINUS_ONE)
-    read_size = slot.registers.read_size
+    regs = slot.registers
+    lead = b"" if regs.read_mode else b"\r\n"  # R3=1 drops the CRLF before the data
+
+    def reply(data: bytes) -> Done:
+        return Done(text=lead + (b"%04d" % len(data) if counted else b"") + data)
 
     def poll(event: m.NetEvent | None) -> Done | None:
-        if conn.rx:
-            return Done(text=b"\r\n" + module.take_rx(conn, read_size))
+        data = _take(module, conn, regs.read_size)
+        if data is not None:
+            return reply(data)
         if conn.finished or slot.connection is not conn:
             return error(text=MINUS_ONE_LINE)
         return None
 
     return Wait(
         poll=poll,
-        on_timeout=lambda: OK,
-        deadline=_deadline(module, slot.registers.read_timeout_ms),
+        on_timeout=lambda: reply(b"") if counted else OK,
+        deadline=_deadline(module, regs.read_timeout_ms),
     )
+
+
+def _take(module: ModuleEngine, conn: Connection, limit: int) -> bytes | None:
+    """Up to ``limit`` received bytes, or one datagram cut to ``limit``; None: nothing yet."""
+    if conn.kind.datagram:
+        if not conn.datagrams:
+            return None
+        datagram = conn.datagrams.popleft()
+        conn.last_source = (datagram.host, datagram.port)
+        return datagram.data[:limit]  # the rest of the datagram is lost, as on the module
+    return module.take_rx(conn, limit) if conn.rx else None
 
 
 def send_data(module: ModuleEngine, command: CommandLine) -> Outcome:
     length = args.integer(command, 0, 0, module.profile.max_send)
     if length is None or len(command.args) > 1:
         return error(ErrorCode.BAD_ARGUMENT)
+    return _read_payload(module, length)
+
+
+def send_data_legacy(module: ModuleEngine, command: CommandLine) -> Outcome:
+    """S0: send the S1 bytes that follow."""
+    if command.args:
+        return error(ErrorCode.TOO_MANY_ARGUMENTS)
+    return _read_payload(module, module.slot.registers.send_size)
+
+
+def _read_payload(module: ModuleEngine, length: int) -> ReadPayload:
     return ReadPayload(
         length=length,
         timeout_ms=module.slot.registers.send_timeout_ms,
@@ -68,7 +109,13 @@ def _send(module: ModuleEngine, payload: bytes) -> Done | Wait:
         return error(text=MINUS_ONE_LINE)
     if not payload:
         return value("0")
-    module.emit(m.Send(conn=conn.conn, data=payload))
+    if conn.kind.datagram:
+        target = _destination(slot.registers, conn)
+        if target is None:
+            return error(text=MINUS_ONE_LINE)  # a UDP server nobody has written to yet
+        module.emit(m.SendDatagram(conn=conn.conn, data=payload, host=target[0], port=target[1]))
+    else:
+        module.emit(m.Send(conn=conn.conn, data=payload))
 
     def poll(event: m.NetEvent | None) -> Done | None:
         match event:
@@ -89,6 +136,25 @@ def _send(module: ModuleEngine, payload: bytes) -> Done | Wait:
     )
 
 
+def _destination(regs: SocketRegisters, conn: Connection) -> tuple[str, int] | None:
+    """Where a datagram goes: P3:P4 for a UDP client, the last sender for a UDP server."""
+    if conn.kind is ConnectionKind.DATAGRAM:
+        return regs.remote_host, regs.remote_port
+    if conn.last_source is not None:
+        return conn.last_source
+    return (conn.peer_host, conn.peer_port) if conn.peer_port else None
+
+
+def show_receive(module: ModuleEngine, command: CommandLine) -> Outcome:
+    regs = module.slot.registers
+    return value(f"{regs.read_size},{regs.read_timeout_ms},{regs.read_mode}")
+
+
+def show_send(module: ModuleEngine, command: CommandLine) -> Outcome:
+    regs = module.slot.registers
+    return value(f"{regs.send_size},{regs.send_timeout_ms}")
+
+
 def _register(field: str, low: int, high: int):
     def handler(module: ModuleEngine, command: CommandLine) -> Outcome:
         number = args.integer(command, 0, low, high)
@@ -105,6 +171,12 @@ HANDLERS = {
     "R0": read_data,
     "R1": _register("read_size", 1, 1460),
     "R2": _register("read_timeout_ms", 0, 30000),
+    "R3": _register("read_mode", 0, 1),
+    "R4": read_data_with_length,
+    "R?": show_receive,
+    "S0": send_data_legacy,
+    "S1": _register("send_size", 1, 1460),
     "S2": _register("send_timeout_ms", 0, 30000),
     "S3": send_data,
+    "S?": show_send,
 }
