@@ -56,7 +56,11 @@ def ok_terminator(printed: bool) -> bytes:
 
 
 def error_terminator(
-    printed: bool, *, verbose: bool, code: str = "", usage: str = "",
+    printed: bool,
+    *,
+    verbose: bool,
+    code: str = "",
+    usage: str = "",
     error: ErrorCode = ErrorCode.UNKNOWN_ERROR,
 ) -> bytes:
     """ERROR terminator: ``ERROR`` (MT=1) or ``ERROR: <msg>`` + ``Usage:`` line (MT=0)."""

@@ -66,7 +66,9 @@ class CommandReader:
         self._max_line = max_line
         self._ignored = ignored
         stored = bytes(range(0x20, 0xFF))
-        specials = bytes(b for b in range(256) if b not in stored and b not in ignored and b != 0x0D)
+        specials = bytes(
+            b for b in range(256) if b not in stored and b not in ignored and b != 0x0D
+        )
         self._control = re.compile(b"[" + b"".join(b"\\x%02x" % b for b in specials) + b"]")
 
     @property

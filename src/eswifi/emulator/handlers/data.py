@@ -84,7 +84,9 @@ def _send(module: ModuleEngine, payload: bytes) -> Done | Wait:
         module.emit(m.CancelSend(conn=conn.conn))
         return error(text=b"\r\n0")
 
-    return Wait(poll=poll, on_timeout=on_timeout, deadline=_deadline(module, slot.registers.send_timeout_ms))
+    return Wait(
+        poll=poll, on_timeout=on_timeout, deadline=_deadline(module, slot.registers.send_timeout_ms)
+    )
 
 
 def _register(field: str, low: int, high: int):

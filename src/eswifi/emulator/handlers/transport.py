@@ -144,7 +144,9 @@ def _start_tcp_server(module: ModuleEngine, mode: ServerMode) -> Outcome:
             keepalive=regs.keepalive_settings(),
         )
     )
-    setup = b"[TCP TSK] Multi-Accept Setup\r\n" if mode is ServerMode.MULTI else b"[TCP TSK] Setup\r\n"
+    setup = (
+        b"[TCP TSK] Multi-Accept Setup\r\n" if mode is ServerMode.MULTI else b"[TCP TSK] Setup\r\n"
+    )
 
     def poll(event: m.NetEvent | None) -> Done | None:
         if isinstance(event, m.Listening) and event.listener == listener:
@@ -153,7 +155,9 @@ def _start_tcp_server(module: ModuleEngine, mode: ServerMode) -> Outcome:
         if isinstance(event, m.ListenFailed) and event.listener == listener:
             module.stop_server(index)
             if event.bind_failed:
-                return error(text=b"\r\n[TCP SVR] Error binding TCP listen socket to port %d" % server.port)
+                return error(
+                    text=b"\r\n[TCP SVR] Error binding TCP listen socket to port %d" % server.port
+                )
             return error(text=b"\r\n[TCP SVR] Error listening on TCP port")
         return None
 

@@ -25,7 +25,9 @@ def set_ssid(module: ModuleEngine, command: CommandLine) -> Outcome:
 
 def set_passphrase(module: ModuleEngine, command: CommandLine) -> Outcome:
     passphrase = args.text(command, 0, 64)
-    return error(ErrorCode.BAD_ARGUMENT) if passphrase is None else _set(module, passphrase=passphrase)
+    return (
+        error(ErrorCode.BAD_ARGUMENT) if passphrase is None else _set(module, passphrase=passphrase)
+    )
 
 
 def set_security(module: ModuleEngine, command: CommandLine) -> Outcome:
