@@ -4,7 +4,9 @@
 keyed by the engine's ids. Requests never block: they start work on the event loop and
 each result is reported later through ``post``. Listening sockets are created by hand so
 that clients wait in the kernel backlog, in arrival order, until the engine asks for the
-next one (:class:`~eswifi.emulator.messages.AcceptNext`).
+next one (:class:`~eswifi.emulator.messages.AcceptNext`). Client connections may run TLS
+(:mod:`~eswifi.emulator.backends.tls_context`); UDP and UDP-Lite sockets are unconnected
+datagram endpoints (UDP-Lite falls back to UDP where the OS has no UDP-Lite).
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from eswifi.emulator import messages as m
+from eswifi.emulator.backends import tls_context
 from eswifi.errors import LocalProtocolError
 
 Post = Callable[[m.NetEvent], None]
@@ -160,6 +164,46 @@ class _Connection(asyncio.Protocol):
         self._network.post(m.Sent(conn=self.conn, count=len(data)))
 
 
+class _DatagramSocket(asyncio.DatagramProtocol):
+    """One UDP socket: every datagram becomes a DatagramReceived event."""
+
+    def __init__(self, network: AsyncioNetwork, conn: int) -> None:
+        self._network = network
+        self.conn = conn
+        self.transport: asyncio.DatagramTransport | None = None
+        self.closed: asyncio.Future[None] = network.loop.create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # (CPython's selector datagram transport does not subclass DatagramTransport.)
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        host, port = addr[0], addr[1]
+        self._network.post(m.DatagramReceived(conn=self.conn, data=data, host=host, port=port))
+
+    def error_received(self, exc: Exception) -> None:
+        pass  # ICMP errors (port unreachable …): UDP on the module reports nothing either
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._network._forget_datagram(self)
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def send(self, data: bytes, host: str, port: int) -> None:
+        assert self.transport is not None
+        self.transport.sendto(data, (host, port))
+        self._network.post(m.Sent(conn=self.conn, count=len(data)))
+
+
+def _datagram_socket(transport: m.Transport, host: str) -> socket.socket:
+    """A UDP socket, or a UDP-Lite one where the OS has it."""
+    lite = getattr(socket, "IPPROTO_UDPLITE", None)
+    if transport is m.Transport.UDP_LITE and lite is not None:
+        with contextlib.suppress(OSError):
+            return socket.socket(_family(host), socket.SOCK_DGRAM, lite)
+    return socket.socket(_family(host), socket.SOCK_DGRAM)
+
+
 class AsyncioNetwork:
     """Executes network requests with real sockets on the running event loop.
 
@@ -182,6 +226,7 @@ class AsyncioNetwork:
         self._conns: dict[int, _Connection] = {}
         self._live: set[_Connection] = set()
         self._pending: dict[int, asyncio.Task[None]] = {}
+        self._datagrams: dict[int, _DatagramSocket] = {}
         self._closed = False
 
     def execute(self, effect: m.Effect) -> None:
@@ -203,6 +248,8 @@ class AsyncioNetwork:
                     self.post(m.SendFailed(conn=conn, reason="not connected"))
                 else:
                     connection.send(data)
+            case m.SendDatagram(conn=conn, data=data, host=host, port=port):
+                self._send_datagram(conn, data, host, port)
             case m.CancelSend(conn=conn):
                 if connection := self._conns.get(conn):
                     connection.cancel_send()
@@ -227,6 +274,11 @@ class AsyncioNetwork:
         for listener in self._listeners.values():
             listener.sock.close()
         self._listeners.clear()
+        datagrams = list(self._datagrams.values())
+        for endpoint in datagrams:
+            if endpoint.transport is not None:
+                endpoint.transport.close()
+        await asyncio.gather(*(endpoint.closed for endpoint in datagrams))
         while self._live:
             live = list(self._live)
             for connection in live:
@@ -315,30 +367,85 @@ class AsyncioNetwork:
     # ------------------------------------------------------------------ connections
 
     def _connect(self, request: m.Connect) -> None:
-        if request.transport is not m.Transport.TCP:
-            reason = f"{request.transport.value} connections are not supported yet"
-            self.post(m.ConnectFailed(conn=request.conn, reason=reason))
-            return
-        self._spawn(self._open(request), request.conn)
+        if request.transport is m.Transport.TCP:
+            self._spawn(self._open(request), request.conn)
+        else:
+            self._spawn(self._open_datagram(request), request.conn)
 
     async def _open(self, request: m.Connect) -> None:
-        local_addr = None
-        if request.local_host or request.local_port:
-            local_addr = (request.local_host or "0.0.0.0", request.local_port)
-
         def opened(transport: asyncio.Transport) -> m.NetEvent:
             local_port = transport.get_extra_info("sockname")[1]
             return m.Connected(conn=request.conn, local_port=local_port)
 
+        context = None
+        if request.tls is not None:
+            try:
+                context = tls_context.client_context(request.tls)
+            except (ssl.SSLError, ValueError) as exc:
+                self.post(m.ConnectFailed(conn=request.conn, reason=_reason(exc)))
+                return
+        sock = None
         try:
+            sock = socket.socket(_family(request.host), socket.SOCK_STREAM)
+            sock.setblocking(False)
+            if request.local_port:
+                # A fixed local port (P2) is reused at once, as lwIP's SO_REUSE allows.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if request.local_host or request.local_port:
+                sock.bind((request.local_host or "0.0.0.0", request.local_port))
+            await self.loop.sock_connect(sock, (request.host, request.port))
+            handed, sock = sock, None
             await self.loop.create_connection(
                 lambda: _Connection(self, request.conn, opened=opened, keepalive=request.keepalive),
-                request.host,
-                request.port,
-                local_addr=local_addr,
+                sock=handed,
+                ssl=context,
+                server_hostname=tls_context.server_hostname(request.tls) if request.tls else None,
             )
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             self.post(m.ConnectFailed(conn=request.conn, reason=_reason(exc)))
+        finally:
+            if sock is not None:
+                sock.close()
+
+    async def _open_datagram(self, request: m.Connect) -> None:
+        try:
+            sock = _datagram_socket(request.transport, request.local_host)
+        except OSError as exc:
+            self.post(m.ConnectFailed(conn=request.conn, reason=_reason(exc)))
+            return
+        try:
+            sock.setblocking(False)
+            sock.bind((request.local_host or "0.0.0.0", request.local_port))
+            _, endpoint = await self.loop.create_datagram_endpoint(
+                lambda: _DatagramSocket(self, request.conn), sock=sock
+            )
+        except OSError as exc:
+            sock.close()
+            self.post(m.ConnectFailed(conn=request.conn, reason=_reason(exc)))
+            return
+        except BaseException:
+            sock.close()
+            raise
+        assert endpoint.transport is not None
+        if self._closed:
+            endpoint.transport.close()
+            return
+        self._datagrams[request.conn] = endpoint
+        self.post(m.Connected(conn=request.conn, local_port=sock.getsockname()[1]))
+
+    def _send_datagram(self, conn: int, data: bytes, host: str, port: int) -> None:
+        endpoint = self._datagrams.get(conn)
+        if endpoint is None or endpoint.transport is None or endpoint.transport.is_closing():
+            self.post(m.SendFailed(conn=conn, reason="not open"))
+            return
+        try:
+            endpoint.send(data, host, port)
+        except (OSError, ValueError) as exc:
+            self.post(m.SendFailed(conn=conn, reason=_reason(exc)))
+
+    def _forget_datagram(self, endpoint: _DatagramSocket) -> None:
+        if self._datagrams.get(endpoint.conn) is endpoint:
+            del self._datagrams[endpoint.conn]
 
     def _close_connection(self, conn: int, *, abort: bool) -> None:
         pending = self._pending.pop(conn, None)
@@ -347,6 +454,9 @@ class AsyncioNetwork:
         connection = self._conns.pop(conn, None)
         if connection is not None:
             connection.close(abort=abort)
+        endpoint = self._datagrams.pop(conn, None)
+        if endpoint is not None and endpoint.transport is not None:
+            endpoint.transport.close()
 
     def _opened(self, connection: _Connection, event: m.NetEvent) -> None:
         self._live.add(connection)

@@ -40,6 +40,8 @@ def _connect_tcp(module: ModuleEngine, *, tls: bool) -> Outcome:
     conn_id = module.new_id()
     connecting = b"\r\n[TCP  RC] Connecting to " + regs.remote_host.encode()
     failed = error(text=connecting + b"\r\n[TCP  RC] Failed to connect")
+    if regs.remote_host == "0.0.0.0":
+        return failed  # no destination (a host OS would quietly connect to itself)
     module.emit(
         m.Connect(
             conn=conn_id,
