@@ -365,3 +365,35 @@ def test_tls_client_with_a_ca_uploaded_by_pg(tmp_path: Path, link: str) -> None:
         read_until(host, b"R0\r", b"secret")
         host.ok(b"P6=0\r")
     assert len(server.errors) == 1  # the handshake the module aborted
+
+
+@pytest.mark.pty
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pty")
+def test_spi_profile_over_a_pty(tmp_path: Path) -> None:
+    stderr = tmp_path / "stderr.txt"
+    with stderr.open("wb") as errors:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "eswifi", "emulate", "--pty", "--link", "spi"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        assert line.startswith("link: /dev/"), f"{line!r}: {stderr.read_text()}"
+        with serial.Serial(line.removeprefix("link: ").strip(), timeout=WAIT) as port:
+            host = Host(port, spi=True)  # reads the greeting
+            assert host.command(b"P0=2\r") == OK
+            assert host.command(b"MR\r") == b"\r\n[SOMA][EOMA]" + OK_END
+            host.transfer(b"S3=3\rabcZ")  # no connection: -1, and the stray byte is dropped
+            assert host.reply() == b"\r\n-1\r\nERROR\r\n> "
+            assert host.command(b"P0\r") == b"\r\n2" + OK_END
+        proc.terminate()
+        assert proc.wait(WAIT) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()

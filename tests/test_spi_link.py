@@ -155,3 +155,14 @@ def test_mr_on_the_uart_build_is_an_error(joined: EmulatorHarness) -> None:
 
 def test_p7_0_reply_is_padded_like_any_other(spi_joined: EmulatorHarness) -> None:
     assert spi_joined.send(b"P7=0\r\n") == b"\r\n[TCP THR] Task Killed\r\n> \x15"
+
+
+@given(garbage=st.binary(max_size=400))
+def test_spi_engine_never_raises_and_every_reply_stays_even(garbage: bytes) -> None:
+    module = EmulatorHarness(ModuleEngine(profile=SPI_C3525))
+    module.attach()
+    module.send(JOIN)
+    out = module.send(garbage) + module.advance(31)
+    out += module.send(b"\r\n")
+    assert len(out) % 2 == 0
+    assert module.send(b"Z5\r\n") == b"\r\nC4:7F:51:01:12:31\r\nOK\r\n> \x15"
