@@ -201,7 +201,9 @@ class ClientProtocol:
         if head is None:
             result = split_text(b"", self._buffer)
         elif head.shape is ReplyShape.DATA:
-            result = split_data(head.command, self._buffer, head.limit)
+            result = split_data(
+                head.command, self._buffer, head.limit, more_follow=len(self._pending) > 1
+            )
         elif head.shape is ReplyShape.RESET:
             result = split_reset(head.command, self._buffer)
         elif head.shape is ReplyShape.PROMPT:

@@ -227,7 +227,7 @@ def split_text(command: bytes, buffer: bytes | bytearray) -> tuple[Unit, int] | 
 
 
 def split_data(
-    command: bytes, buffer: bytes | bytearray, limit: int
+    command: bytes, buffer: bytes | bytearray, limit: int, *, more_follow: bool = False
 ) -> tuple[Unit, int] | Incomplete:
     """The next R0 reply (binary data of at most ``limit`` bytes) or error reply.
 
@@ -237,7 +237,8 @@ def split_data(
     but async messages (which never contain ``OK``) can follow it while this command is
     in flight. A payload split by the link right after an embedded terminator cannot be
     told apart from a shorter reply; the rest then fails as a malformed reply (spec §5
-    quirk 15, shared by every driver).
+    quirk 15, shared by every driver). With ``more_follow`` (replies to later commands
+    may follow, as after an abandoned read) the first terminator ends the reply instead.
 
     Raises:
         Malformed: the reply does not start with CR LF or is longer than ``limit``.
@@ -253,6 +254,8 @@ def split_data(
         if found < 0 or found - 2 > limit:
             break
         best = found
+        if more_follow:
+            break
         start = found + 1
     if best >= 0:
         length = best + len(OK_TERMINATOR)
