@@ -20,10 +20,26 @@ def link(link_kind: str) -> EngineLink:
     return EngineLink(spi=link_kind == "spi")
 
 
+class Recorder:
+    """A trace hook keeping the command line of every transfer the client wrote."""
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+
+    def __call__(self, direction: str, data: bytes) -> None:
+        if direction == "tx":
+            self.lines.append(data.split(b"\r", 1)[0])
+
+
 @pytest.fixture
-def module(link: EngineLink, link_kind: str) -> Iterator[Module]:
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def module(link: EngineLink, link_kind: str, recorder: Recorder) -> Iterator[Module]:
     """A joined module (``eswifi-lab``) over an in-memory link."""
-    mod = Module(link, spi=link_kind == "spi")
+    mod = Module(link, spi=link_kind == "spi", trace=recorder)
     mod.join("eswifi-lab", "eswifi-pass")
     yield mod
     mod.close()
