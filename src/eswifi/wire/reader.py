@@ -115,8 +115,9 @@ class CommandReader:
                 end = match.start()
             self._append(self._buffer[:end])
             if match is not None:
+                byte = self._buffer[end]
                 del self._buffer[: end + 1]
-                return ControlByte(value=match.group()[0])
+                return ControlByte(value=byte)
             if cr < 0:
                 self._buffer.clear()
                 return None

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 
 from eswifi.emulator import messages as m
 
+SEGMENT = 8192
+"""Largest chunk a fake peer delivers in one event."""
+
 
 @dataclass(slots=True, eq=False)
 class FakePeer:
@@ -124,8 +127,14 @@ class FakeNetwork:
                 pass
 
     def drain_events(self) -> list[m.NetEvent]:
-        """Return and forget the events produced so far, in order."""
+        """Return and forget the events produced so far, in order.
+
+        Peers deliver their data one segment per drain, so a paused reader stops the flow
+        within one segment, as a kernel's receive window would.
+        """
         events, self._events = self._events, []
+        for peer in list(self._peers.values()):
+            self._flush(peer)
         return events
 
     def next_deadline(self) -> float | None:
@@ -187,12 +196,15 @@ class FakeNetwork:
         self._flush(peer)
 
     def _flush(self, peer: FakePeer) -> None:
-        if peer.conn is None or peer.conn in self._paused or peer.closed_by_module:
+        conn = peer.conn
+        if conn is None or conn in self._paused or peer.closed_by_module:
+            return
+        if any(isinstance(e, m.Received) and e.conn == conn for e in self._events):
             return
         if peer._unsent:
-            self._post(m.Received(conn=peer.conn, data=bytes(peer._unsent)))
-            peer._unsent.clear()
-        if peer._fin_pending:
+            self._post(m.Received(conn=conn, data=bytes(peer._unsent[:SEGMENT])))
+            del peer._unsent[:SEGMENT]
+        if peer._fin_pending and not peer._unsent:
             peer._fin_pending = False
             self._post(m.PeerClosed(conn=peer.conn))
 

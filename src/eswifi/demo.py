@@ -1,0 +1,223 @@
+"""The reference demo: the application note's multi-accept session over a real link.
+
+It drives a module (by default an emulator it starts itself) through the note's commands
+in order, connects two real TCP clients one after the other, prints the transcript in the
+note's style and checks every reply against the bytes the spec gives. Any difference makes
+:func:`run_demo` return 1.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import serial
+
+from eswifi.wire.framing import OK_TERMINATOR, PROMPT, escape
+
+OK = re.escape(b"\r\n\r\nOK\r\n> ")
+WAITING = re.escape(b"[TCP SVR] Waiting on connection ...\r\n")
+
+
+@dataclass(slots=True)
+class _Link:
+    """A byte link with just enough reply framing for the demo."""
+
+    port: serial.SerialBase
+    timeout: float
+    pending: bytearray = field(default_factory=bytearray)
+
+    def unit(self) -> bytes:
+        """Read the next prompt-terminated unit (a reply or an async message)."""
+        deadline = time.monotonic() + self.timeout
+        while (end := self.pending.find(PROMPT)) < 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no prompt from the module; got {bytes(self.pending)!r}")
+            self.pending += self.port.read(max(1, self.port.in_waiting))
+        unit = bytes(self.pending[: end + len(PROMPT)])
+        del self.pending[: end + len(PROMPT)]
+        return unit
+
+    def reply(self) -> tuple[list[bytes], bytes]:
+        """Read async messages until a reply that ends in OK or ERROR."""
+        messages = []
+        for _ in range(100):
+            unit = self.unit()
+            if unit.endswith(OK_TERMINATOR) or b"\r\nERROR" in unit:
+                return messages, unit
+            messages.append(unit)
+        raise TimeoutError("no reply among 100 messages")
+
+
+@dataclass(slots=True)
+class Demo:
+    link: _Link
+    out: TextIO
+    raw: bool
+    failures: int = 0
+    checked: int = 0
+
+    def show(self, data: bytes) -> None:
+        if self.raw:
+            print(f"  {escape(data)}", file=self.out)
+            return
+        for line in data.decode("latin-1").split("\r\n"):
+            if line and line != "> ":
+                print(line, file=self.out)
+
+    def expect(self, what: str, got: bytes, pattern: bytes) -> re.Match[bytes] | None:
+        self.checked += 1
+        match = re.fullmatch(pattern, got, re.DOTALL)
+        if match is None:
+            self.failures += 1
+            print(f"!! {what}: reply differs from the spec\n!!   got      {got!r}", file=self.out)
+            print(f"!!   expected {pattern!r}", file=self.out)
+        return match
+
+    def command(self, text: str, pattern: bytes, payload: bytes = b"") -> re.Match[bytes] | None:
+        shown = text + (escape(b"\r" + payload) if payload else "")
+        print(f"> {shown}", file=self.out)
+        self.link.port.write(text.encode() + b"\r" + payload)
+        messages, reply = self.link.reply()
+        for message in messages:
+            self.show(message)
+        self.show(reply)
+        return self.expect(text, reply, pattern)
+
+    def accepted(self, client: socket.socket) -> None:
+        ip, port = client.getsockname()[:2]
+        unit = self.link.unit()
+        self.show(unit)
+        self.expect(
+            "async message",
+            unit,
+            re.escape(f"\r\n[TCP SVR] Accepted {ip}:{port}".encode()) + re.escape(PROMPT),
+        )
+
+
+def run_demo(
+    url: str,
+    *,
+    out: TextIO = sys.stdout,
+    port: int = 5024,
+    ssid: str = "eswifi-lab",
+    passphrase: str = "eswifi-pass",
+    timeout: float = 10.0,
+    raw: bool = False,
+) -> int:
+    """Run the application note's session against the module at ``url``; 0 if all matched."""
+    with serial.serial_for_url(url, timeout=0.05) as link_port:
+        demo = Demo(link=_Link(link_port, timeout), out=out, raw=raw)
+        _session(demo, port=port, ssid=ssid, passphrase=passphrase, timeout=timeout)
+    verdict = "all match" if not demo.failures else f"{demo.failures} differ"
+    print(f"\ndemo: {demo.checked} replies checked against the spec, {verdict}", file=out)
+    return 1 if demo.failures else 0
+
+
+def _session(demo: Demo, *, port: int, ssid: str, passphrase: str, timeout: float) -> None:
+    print("# join a network first", file=demo.out)
+    demo.command(f"C1={ssid}", OK)
+    demo.command(f"C2={passphrase}", OK)
+    demo.command("C3=3", OK)
+    join = demo.command(
+        "C0", re.escape(f"\r\n[JOIN   ] {ssid},".encode()) + rb"([0-9.]+),0,0\r\nOK\r\n> "
+    )
+    if join is None:
+        raise RuntimeError("the module did not join; nothing more to show")
+    module_ip = join.group(1).decode()
+    print("# the application note's multi-accept server", file=demo.out)
+    demo.command("PK=1,3000", OK)
+    demo.command("P1=0", OK)
+    demo.command(f"P2={port}", OK)
+    demo.command("P8=6", OK)
+    setup = re.escape(b"\r\n[TCP TSK] Multi-Accept Setup\r\n") + WAITING + re.escape(OK_TERMINATOR)
+    if demo.command("P5=11", setup) is None:
+        raise RuntimeError("the server did not start; nothing more to show")
+    for number, (reply_byte, waiting) in enumerate(((b"1", False), (b"2", True)), start=1):
+        if waiting:
+            demo.command("P5=10", re.escape(b"\r\n") + WAITING + re.escape(OK_TERMINATOR))
+        with _client(module_ip, port, timeout) as client:
+            message = f"Data from client {number}".encode()
+            print(
+                f"  (client {number} connects from {_name(client)} and sends {message!r})",
+                file=demo.out,
+            )
+            client.sendall(message)
+            demo.accepted(client)
+            demo.command("R0", re.escape(b"\r\n" + message + OK_TERMINATOR))
+            demo.command("S3=1", re.escape(b"\r\n1" + OK_TERMINATOR), payload=reply_byte)
+            got = _recv_exactly(client, 1, timeout)
+            print(f"  (client {number} received {got!r})", file=demo.out)
+            demo.expect(f"bytes at client {number}", got, re.escape(reply_byte))
+    demo.command("P5=0", re.escape(b"\r\n[TCP TSK] Killed\r\n") + OK)
+
+
+@contextmanager
+def _client(host: str, port: int, timeout: float) -> Iterator[socket.socket]:
+    with socket.create_connection((host, port), timeout=timeout) as client:
+        yield client
+
+
+def _name(sock: socket.socket) -> str:
+    ip, port = sock.getsockname()[:2]
+    return f"{ip}:{port}"
+
+
+def _recv_exactly(sock: socket.socket, count: int, timeout: float) -> bytes:
+    sock.settimeout(timeout)
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+@contextmanager
+def emulator_process(
+    *extra: str, python: str = sys.executable, wait: float = 15.0
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Start ``eswifi emulate`` as a subprocess; yield its link URL and the process."""
+    args = [python, "-m", "eswifi", "emulate", *(extra or ("--listen", "127.0.0.1:0"))]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        url = _link_line(proc, wait)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def _link_line(proc: subprocess.Popen[bytes], wait: float) -> str:
+    assert proc.stdout is not None
+    line = _readline_within(proc.stdout.readline, wait)
+    text = line.decode().strip()
+    if not text.startswith("link: "):
+        raise RuntimeError(f"the emulator did not name its link (said {text!r})")
+    return text.removeprefix("link: ")
+
+
+def _readline_within(readline: Callable[[], bytes], wait: float) -> bytes:
+    result: list[bytes] = []
+    reader = threading.Thread(target=lambda: result.append(readline()), daemon=True)
+    reader.start()
+    reader.join(wait)
+    if not result:
+        raise TimeoutError("the emulator did not start in time")
+    return result[0]

@@ -1,0 +1,41 @@
+"""The sans-I/O layers stay pure: no sockets, clocks, threads, files or serial ports."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).parent.parent / "src" / "eswifi"
+PURE = [
+    *sorted((SRC / "wire").glob("*.py")),
+    SRC / "emulator" / "engine.py",
+    SRC / "emulator" / "state.py",
+    SRC / "emulator" / "messages.py",
+    SRC / "emulator" / "profile.py",
+    SRC / "emulator" / "radio.py",
+    *sorted((SRC / "emulator" / "handlers").glob("*.py")),
+    SRC / "emulator" / "backends" / "fake.py",
+    SRC / "testing.py",
+]
+FORBIDDEN = {"socket", "asyncio", "selectors", "serial", "threading", "time", "os", "subprocess"}
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("path", PURE, ids=lambda p: str(p.relative_to(SRC)))
+def test_pure_module_does_no_io(path: Path) -> None:
+    assert not (_imports(path) & FORBIDDEN)
+
+
+def test_the_check_sees_imports() -> None:
+    assert "eswifi" in _imports(SRC / "emulator" / "engine.py")
