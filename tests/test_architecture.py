@@ -18,6 +18,8 @@ PURE = [
     *sorted((SRC / "emulator" / "handlers").glob("*.py")),
     SRC / "emulator" / "backends" / "fake.py",
     SRC / "testing.py",
+    SRC / "client" / "protocol.py",
+    SRC / "client" / "timeouts.py",
 ]
 FORBIDDEN = {"socket", "asyncio", "selectors", "serial", "threading", "time", "os", "subprocess"}
 
