@@ -26,7 +26,7 @@ pytestmark = pytest.mark.subprocess
 
 def eswifi(command: str, *args: str) -> list[str]:
     """The command line that runs ``eswifi <command> <args>`` with this interpreter."""
-    return [sys.executable, "-m", f"eswifi.cli.{command}", *args]
+    return [sys.executable, "-m", "eswifi", command, *args]
 
 
 @pytest.fixture
