@@ -14,6 +14,7 @@ The first line printed is ``serving http://<module ip>:<port>/``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import html
 import sys
 
@@ -74,10 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with Module.open(args.url, args.link) as module:
         module.join(args.ssid, args.passphrase)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             serve(module, args.port, args.requests)
-        except KeyboardInterrupt:
-            pass
     return 0
 
 

@@ -101,9 +101,7 @@ def test_readme_client_example_works_as_written(emulator: Emulator) -> None:
 
 @pytest.mark.timeout(60)
 def test_http_example_serves_a_page(emulator: Emulator) -> None:
-    program = Program(
-        ["examples/http_server.py", emulator.url, "--port", "0", "--requests", "2"]
-    )
+    program = Program(["examples/http_server.py", emulator.url, "--port", "0", "--requests", "2"])
     first = program.line()
     match = re.fullmatch(r"serving (http://127\.0\.0\.1:\d+/)", first)
     assert match, first
