@@ -359,3 +359,10 @@ def test_raw_command_drops_the_register_cache(module: Module, link: EngineLink) 
         module.command("R1=1")
         assert conn.recv(10) == b"bc"
         conn.close()
+
+
+def test_close_survives_a_dead_link(module: Module, link: EngineLink) -> None:
+    server = serve(module)
+    link.close()
+    server.close()  # the module cannot be told; the socket is closed all the same
+    assert module.sockets() == (None, None, None, None)

@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any, Self
 
 from eswifi.client.timeouts import Deadline, check_timeout, to_ms
 from eswifi.errors import (
-    CommandError,
     ConnectionRefused,
     ConnectionReset,
+    EsWifiError,
     SocketError,
     SocketTimeout,
     WouldBlock,
@@ -521,9 +521,9 @@ class EsWifiSocket:
                         self._current = None
                     if not self._gone and not module.channel.closed:
                         self._teardown()
-        except (CommandError, OSError) as exc:
-            # LinkError is an OSError too: a dead link must not mask the caller's error.
-            _ = exc
+        except (EsWifiError, OSError):
+            # A dead link or a refused command must not mask the caller's own error.
+            pass
         finally:
             self._state = _State.CLOSED
             if self._listener is None:
