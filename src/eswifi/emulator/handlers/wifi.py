@@ -166,7 +166,7 @@ def show_network(module: ModuleEngine, command: CommandLine) -> Outcome:
 def scan_line(index: int, ap: AccessPoint) -> bytes:
     """One ``F0`` entry: ``#001,"SSID",BSSID,RSSI,RATE,Infrastructure,SECURITY,2.4GHz,CH``."""
     return (
-        f'#{index:03d},"{ap.ssid}",{ap.bssid},{ap.rssi},{ap.max_rate:.1f},Infrastructure,'
+        f'#{index:03d},"{ap.ssid}",{ap.bssid.upper()},{ap.rssi},{ap.max_rate:.1f},Infrastructure,'
         f"{ap.security.scan_label},2.4GHz,{ap.channel}"
     ).encode("latin-1")
 
