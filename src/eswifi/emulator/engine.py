@@ -197,11 +197,7 @@ class ModuleEngine:
         """Take a fact from the network backend."""
         self.now = now
         self._apply(event)
-        if self._wait is not None:
-            outcome = self._wait.poll(event)
-            if outcome is not None:
-                self._wait = None
-                self._settle(outcome)
+        self._repoll(event)
         self._run()
 
     def handle_timer(self, *, now: float) -> None:
@@ -242,6 +238,7 @@ class ModuleEngine:
             if ap is not None and ap.admits(regs.security, regs.passphrase):
                 self.associate(ap)
                 self._announce_link(b"[INFO   ] Link Up")
+        self._repoll()
         self._run()
         return True
 
@@ -481,6 +478,14 @@ class ModuleEngine:
         ap = self.radio.find(regs.ssid) if regs.auto_connect and regs.ssid else None
         if ap is not None and ap.admits(regs.security, regs.passphrase):
             self.associate(ap)
+
+    def _repoll(self, event: m.NetEvent | None = None) -> None:
+        """Let the waiting command look at the state again (after an event or a change)."""
+        if self._wait is not None:
+            outcome = self._wait.poll(event)
+            if outcome is not None:
+                self._wait = None
+                self._settle(outcome)
 
     def _announce_link(self, message: bytes) -> None:
         self.announce(message + (b"\r\nOK" if self.profile.link_events_end_with_ok else b""))
