@@ -1,0 +1,335 @@
+"""Host links: the wire between the emulated module and the host that drives it.
+
+A link (:class:`HostLink`) waits for hosts to attach; each attached host is a
+:class:`HostSession` with ``read``/``write`` of raw bytes. ``read`` returning ``b""``
+means that host detached. Three links exist:
+
+* :class:`TcpConsoleLink` - a TCP server, one host at a time (pyserial ``socket://``);
+  a second host is told the console is busy and is closed;
+* :class:`PtyLink` - a pseudo-terminal in raw mode (``/dev/pts/N``); it stays attached
+  while hosts open and close the device;
+* :class:`StdioLink` - the process's stdin/stdout; end of input detaches for good.
+
+The pty and stdio links are their own (only) session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import select
+import sys
+from typing import Protocol
+
+from eswifi.errors import LinkError
+
+READ_SIZE = 64 * 1024
+"""Largest chunk one ``read`` returns."""
+BUSY_MESSAGE = b"eswifi: console busy, another host is attached\r\n"
+"""What a second console host reads before it is disconnected."""
+
+
+class HostSession(Protocol):
+    """One attached host."""
+
+    async def read(self) -> bytes:
+        """Bytes from the host; ``b""`` once the host has detached."""
+        ...
+
+    async def write(self, data: bytes) -> None:
+        """Send bytes to the host (dropped if it has detached)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Detach this host."""
+        ...
+
+
+class HostLink(Protocol):
+    """Where hosts attach."""
+
+    @property
+    def name(self) -> str:
+        """How a host reaches the link: a pyserial URL or a device path."""
+        ...
+
+    async def attach(self) -> HostSession | None:
+        """Wait for the next host; None once no host can ever attach again."""
+        ...
+
+    async def aclose(self) -> None:
+        """Detach the host, if any, and release the link."""
+        ...
+
+
+# --------------------------------------------------------------------------- TCP console
+
+
+class _ConsoleHost:
+    """A host attached to the TCP console."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        console: TcpConsoleLink,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._console = console
+        self._closed = False
+
+    async def read(self) -> bytes:
+        if self._closed:
+            return b""
+        try:
+            data = await self._reader.read(READ_SIZE)
+        except ConnectionError:
+            data = b""
+        if not data:
+            await self.aclose()
+        return data
+
+    async def write(self, data: bytes) -> None:
+        if self._closed or self._writer.is_closing():
+            return
+        self._writer.write(data)
+        with contextlib.suppress(ConnectionError):
+            await self._writer.drain()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._console._release(self)
+        self._writer.close()
+        with contextlib.suppress(ConnectionError):
+            await self._writer.wait_closed()
+
+
+class TcpConsoleLink:
+    """A TCP server that carries the host link as raw bytes, one host at a time.
+
+    Create it with :meth:`open`. A host that connects while another is attached reads
+    :data:`BUSY_MESSAGE` and is disconnected; the attached host is not disturbed.
+    """
+
+    def __init__(self) -> None:
+        self._server: asyncio.Server | None = None
+        self._address = ("", 0)
+        self._attached: _ConsoleHost | None = None
+        self._arrived = asyncio.Event()
+        self._refusals: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    @classmethod
+    async def open(cls, host: str = "127.0.0.1", port: int = 0) -> TcpConsoleLink:
+        """Start listening on ``host:port`` (port 0: any free port)."""
+        link = cls()
+        link._server = await asyncio.start_server(link._on_client, host, port)
+        link._address = (host, link._server.sockets[0].getsockname()[1])
+        return link
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The host and the port really listened on."""
+        return self._address
+
+    @property
+    def name(self) -> str:
+        host, port = self.address
+        return f"socket://[{host}]:{port}" if ":" in host else f"socket://{host}:{port}"
+
+    async def attach(self) -> HostSession | None:
+        while not self._closed:
+            if self._attached is not None and self._arrived.is_set():
+                self._arrived.clear()
+                return self._attached
+            self._arrived.clear()
+            await self._arrived.wait()
+        return None
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._arrived.set()
+        if self._server is not None:
+            self._server.close()
+        if self._attached is not None:
+            await self._attached.aclose()
+        for task in list(self._refusals):
+            task.cancel()
+        await asyncio.gather(*self._refusals, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._closed or self._attached is not None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._refusals.add(task)
+            try:
+                writer.write(BUSY_MESSAGE)
+                writer.close()
+                with contextlib.suppress(ConnectionError):
+                    await writer.wait_closed()
+            finally:
+                self._refusals.discard(task)
+            return
+        self._attached = _ConsoleHost(reader, writer, self)
+        self._arrived.set()
+
+    def _release(self, host: _ConsoleHost) -> None:
+        if self._attached is host:
+            self._attached = None
+
+
+# --------------------------------------------------------------------------- file descriptors
+
+
+class _FdLink:
+    """Reads and writes a pair of file descriptors without blocking the event loop.
+
+    Descriptors may be blocking (stdio): they are read or written only once the loop
+    reports them ready, and writes go in chunks of at most ``PIPE_BUF`` bytes.
+    """
+
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        self._read_fd = read_fd
+        self._write_fd = write_fd
+        self._loop = asyncio.get_running_loop()
+        self._waits: dict[tuple[str, int], asyncio.Future[None]] = {}
+        self._handed_out = False
+        self._eof = False
+        self._closed = False
+
+    async def attach(self) -> HostSession | None:
+        # The link is its one and only host session.
+        if self._handed_out or self._closed:
+            return None
+        self._handed_out = True
+        return self
+
+    async def read(self) -> bytes:
+        while not (self._closed or self._eof):
+            await self._ready("read", self._read_fd)
+            if self._closed:
+                break
+            try:
+                data = os.read(self._read_fd, READ_SIZE)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                if exc.errno != errno.EIO:  # EIO: the far end of a pty is gone
+                    raise LinkError(f"reading the host link failed: {exc}") from exc
+                data = b""
+            if not data:
+                self._eof = True
+                break
+            return data
+        return b""
+
+    async def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view and not self._closed:
+            await self._ready("write", self._write_fd)
+            if self._closed:
+                return
+            try:
+                written = os.write(self._write_fd, view[: select.PIPE_BUF])
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                if exc.errno in (errno.EIO, errno.EPIPE):
+                    return  # nobody is reading: like an unplugged cable
+                raise LinkError(f"writing the host link failed: {exc}") from exc
+            view = view[written:]
+
+    async def _ready(self, kind: str, fd: int) -> None:
+        future = self._loop.create_future()
+        key = (kind, fd)
+        add, remove = (
+            (self._loop.add_reader, self._loop.remove_reader)
+            if kind == "read"
+            else (self._loop.add_writer, self._loop.remove_writer)
+        )
+        try:
+            add(fd, _set_once, future)
+        except PermissionError:
+            return  # a regular file: always ready, never blocks
+        self._waits[key] = future
+        try:
+            await future
+        finally:
+            if self._waits.get(key) is future:
+                del self._waits[key]
+                remove(fd)
+
+    def _stop_waits(self) -> None:
+        self._closed = True
+        for (kind, fd), future in self._waits.items():
+            if kind == "read":
+                self._loop.remove_reader(fd)
+            else:
+                self._loop.remove_writer(fd)
+            _set_once(future)
+        self._waits.clear()
+
+
+def _set_once(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class PtyLink(_FdLink):
+    """A pseudo-terminal: hosts open :attr:`name` (e.g. ``/dev/pts/5``) as a serial port.
+
+    The emulator keeps the slave side open so hosts can close and reopen the device
+    without the link going away; the slave is in raw mode before its path is known.
+    """
+
+    def __init__(self) -> None:
+        import tty
+
+        master, slave = os.openpty()
+        try:
+            tty.setraw(slave)
+            os.set_blocking(master, False)
+            self._name = os.ttyname(slave)
+            super().__init__(master, master)
+        except BaseException:
+            os.close(master)
+            os.close(slave)
+            raise
+        self._slave = slave
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._stop_waits()
+        os.close(self._read_fd)
+        os.close(self._slave)
+
+
+class StdioLink(_FdLink):
+    """The process's standard input and output as the host link (binary, unchanged)."""
+
+    def __init__(self, read_fd: int | None = None, write_fd: int | None = None) -> None:
+        super().__init__(
+            sys.stdin.fileno() if read_fd is None else read_fd,
+            sys.stdout.fileno() if write_fd is None else write_fd,
+        )
+
+    @property
+    def name(self) -> str:
+        return "stdio"
+
+    async def aclose(self) -> None:
+        self._stop_waits()

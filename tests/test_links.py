@@ -1,0 +1,216 @@
+"""Host links: the TCP console, the pty and stdio, with real sockets, ptys and pipes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import select
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from eswifi.emulator.links import BUSY_MESSAGE, HostSession, StdioLink, TcpConsoleLink
+
+pytestmark = pytest.mark.timeout(30)
+
+WAIT = 10.0
+
+
+def async_test(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(test(*args, **kwargs))
+
+    return run
+
+
+async def within(awaitable: Any) -> Any:
+    return await asyncio.wait_for(awaitable, WAIT)
+
+
+async def read_exactly(session: HostSession, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        chunk = await within(session.read())
+        assert chunk, f"detached after {data!r}"
+        data += chunk
+    return data
+
+
+# --------------------------------------------------------------------------- TCP console
+
+
+class Host:
+    """A host program on the console's other end."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def connect(cls, link: TcpConsoleLink) -> Host:
+        return cls(*await asyncio.open_connection(*link.address))
+
+    async def read_exactly(self, count: int) -> bytes:
+        return await within(self.reader.readexactly(count))
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(ConnectionError):
+            await self.writer.wait_closed()
+
+
+@async_test
+async def test_console_listens_on_a_free_port_and_names_its_url() -> None:
+    link = await TcpConsoleLink.open("127.0.0.1", 0)
+    try:
+        host, port = link.address
+        assert host == "127.0.0.1" and port > 0
+        assert link.name == f"socket://127.0.0.1:{port}"
+    finally:
+        await link.aclose()
+
+
+@async_test
+async def test_console_carries_raw_bytes_both_ways() -> None:
+    link = await TcpConsoleLink.open()
+    try:
+        host = await Host.connect(link)
+        session = await within(link.attach())
+        assert session is not None
+        everything = bytes(range(256))
+        host.writer.write(everything)
+        assert await read_exactly(session, 256) == everything
+        await session.write(b"\r\nOK\r\n> " + everything)
+        assert await host.read_exactly(264) == b"\r\nOK\r\n> " + everything
+        await host.close()
+    finally:
+        await link.aclose()
+
+
+@async_test
+async def test_second_console_host_is_refused_and_the_first_is_undisturbed() -> None:
+    link = await TcpConsoleLink.open()
+    try:
+        first = await Host.connect(link)
+        session = await within(link.attach())
+        assert session is not None
+        second = await Host.connect(link)
+        assert await within(second.reader.read()) == BUSY_MESSAGE  # then end of stream
+        await second.close()
+        first.writer.write(b"I?\r")
+        assert await read_exactly(session, 3) == b"I?\r"
+        await session.write(b"still here")
+        assert await first.read_exactly(10) == b"still here"
+        await first.close()
+    finally:
+        await link.aclose()
+
+
+@async_test
+async def test_console_waits_for_the_next_host_after_a_detach() -> None:
+    link = await TcpConsoleLink.open()
+    try:
+        first = await Host.connect(link)
+        session = await within(link.attach())
+        assert session is not None
+        await first.close()
+        assert await within(session.read()) == b""
+        await session.write(b"nobody listens")  # dropped, no error
+        attaching = asyncio.create_task(link.attach())
+        second = await Host.connect(link)
+        next_session = await within(attaching)
+        assert next_session is not None and next_session is not session
+        second.writer.write(b"hello")
+        assert await read_exactly(next_session, 5) == b"hello"
+        await second.close()
+    finally:
+        await link.aclose()
+
+
+@async_test
+async def test_closing_the_console_detaches_the_host_and_ends_attach() -> None:
+    link = await TcpConsoleLink.open()
+    host = await Host.connect(link)
+    session = await within(link.attach())
+    assert session is not None
+    attaching = asyncio.create_task(link.attach())
+    await link.aclose()
+    assert await within(attaching) is None
+    assert await within(host.reader.read()) == b""
+    assert await within(session.read()) == b""
+    await host.close()
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.open_connection(*link.address)
+
+
+# --------------------------------------------------------------------------- pty
+
+
+def _read_fd(fd: int, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        assert select.select([fd], [], [], WAIT)[0], f"no data after {data!r}"
+        data += os.read(fd, count - len(data))
+    return data
+
+
+@pytest.mark.pty
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pty")
+@async_test
+async def test_pty_is_raw_and_survives_hosts_closing_and_reopening_it() -> None:
+    import termios
+
+    from eswifi.emulator.links import PtyLink
+
+    link = PtyLink()
+    try:
+        assert link.name.startswith("/dev/")
+        session = await within(link.attach())
+        assert session is link
+        for _ in range(2):
+            host = os.open(link.name, os.O_RDWR | os.O_NOCTTY)
+            try:
+                lflag = termios.tcgetattr(host)[3]
+                assert not lflag & (termios.ICANON | termios.ECHO)
+                os.write(host, b"AT\r\n\x03\x00")  # no echo, no translation, no signals
+                assert await read_exactly(link, 6) == b"AT\r\n\x03\x00"
+                await link.write(b"\r\nOK\r\n> ")
+                assert _read_fd(host, 8) == b"\r\nOK\r\n> "
+            finally:
+                os.close(host)
+    finally:
+        await link.aclose()
+    assert await link.read() == b""
+    assert await link.attach() is None
+
+
+# --------------------------------------------------------------------------- stdio
+
+
+@async_test
+async def test_stdio_carries_bytes_and_detaches_for_good_at_end_of_input() -> None:
+    to_module, from_host = os.pipe()
+    to_host, from_module = os.pipe()
+    try:
+        link = StdioLink(read_fd=to_module, write_fd=from_module)
+        assert link.name == "stdio"
+        assert await within(link.attach()) is link
+        os.write(from_host, b"I?\r")
+        assert await read_exactly(link, 3) == b"I?\r"
+        reading = asyncio.create_task(asyncio.to_thread(_read_fd, to_host, 100_000))
+        await within(link.write(b"x" * 100_000))  # more than a pipe holds: written as it drains
+        assert await within(reading) == b"x" * 100_000
+        os.close(from_host)
+        from_host = -1
+        assert await within(link.read()) == b""
+        assert await link.attach() is None
+        await link.aclose()
+    finally:
+        for fd in (to_module, from_host, to_host, from_module):
+            if fd >= 0:
+                os.close(fd)
