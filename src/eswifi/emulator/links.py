@@ -29,6 +29,8 @@ READ_SIZE = 64 * 1024
 """Largest chunk one ``read`` returns."""
 BUSY_MESSAGE = b"eswifi: console busy, another host is attached\r\n"
 """What a second console host reads before it is disconnected."""
+_WRITE_CHUNK = getattr(select, "PIPE_BUF", 512)
+"""A write of at most this many bytes to a ready pipe never blocks."""
 
 
 class HostSession(Protocol):
@@ -239,7 +241,7 @@ class _FdLink:
             if self._closed:
                 return
             try:
-                written = os.write(self._write_fd, view[: select.PIPE_BUF])
+                written = os.write(self._write_fd, view[:_WRITE_CHUNK])
             except BlockingIOError:
                 continue
             except OSError as exc:

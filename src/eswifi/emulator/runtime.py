@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from eswifi.emulator import messages as m
+from eswifi.emulator.backends.asyncio_net import AsyncioNetwork
 from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.links import HostLink, HostSession
 from eswifi.emulator.trace import TO_HOST, TO_MODULE, TraceHook
@@ -55,8 +56,6 @@ NetworkFactory = Callable[[Post, asyncio.TaskGroup], NetworkBackend]
 
 def asyncio_network(post: Post, task_group: asyncio.TaskGroup) -> NetworkBackend:
     """The default backend: real host sockets."""
-    from eswifi.emulator.backends.asyncio_net import AsyncioNetwork
-
     return AsyncioNetwork(post, task_group=task_group)
 
 

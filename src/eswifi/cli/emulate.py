@@ -1,0 +1,149 @@
+"""``eswifi emulate``: run one emulated module on a TCP console, a pty or stdio.
+
+The first line on stdout names the link (``link: socket://127.0.0.1:40123`` or
+``link: /dev/pts/5``) so scripts can read it; with ``--stdio`` stdout is the link and
+nothing else is printed there. SIGINT and SIGTERM close every socket and exit with 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import signal
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from eswifi.emulator.engine import ModuleEngine
+from eswifi.emulator.links import HostLink, PtyLink, StdioLink, TcpConsoleLink
+from eswifi.emulator.profile import DEFAULT_FOR_LINK, LinkProfile
+from eswifi.emulator.runtime import ModuleRuntime
+from eswifi.emulator.trace import TraceWriter
+
+DEFAULT_CONSOLE = ("127.0.0.1", 0)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``emulate`` subcommand."""
+    parser = subparsers.add_parser(
+        "emulate",
+        help="run an emulated module",
+        description="Run an emulated eS-WiFi module whose sockets are real host sockets.",
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        type=console_address,
+        help="serve the host link as a TCP console, one host at a time "
+        "(default 127.0.0.1:0, a free port; open it with pyserial socket://HOST:PORT)",
+    )
+    where.add_argument("--pty", action="store_true", help="serve the host link on a pty")
+    where.add_argument("--stdio", action="store_true", help="use stdin/stdout as the host link")
+    parser.add_argument(
+        "--link",
+        choices=[profile.value for profile in LinkProfile],
+        default=LinkProfile.UART.value,
+        help="module build the host expects (default: uart)",
+    )
+    parser.add_argument(
+        "--host-address",
+        type=ipv4_address,
+        default="127.0.0.1",
+        help="host address module sockets bind to; also the IP the module reports "
+        "(default: 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--trace", metavar="FILE", type=Path, help="write every host-link byte, both ways, to FILE"
+    )
+    parser.set_defaults(run=run)
+
+
+def console_address(text: str) -> tuple[str, int]:
+    """Parse ``HOST:PORT`` (``[v6]:PORT`` also works) for ``--listen``."""
+    host, sep, port_text = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port_text)
+
+
+def ipv4_address(text: str) -> str:
+    """Parse a dotted IPv4 address for ``--host-address``."""
+    try:
+        return str(ipaddress.IPv4Address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an IPv4 address, got {text!r}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the emulator until SIGINT/SIGTERM (or, with --stdio, the end of stdin)."""
+    try:
+        return asyncio.run(_emulate(args))
+    except KeyboardInterrupt:  # before the signal handlers were installed
+        return 0
+
+
+async def _emulate(args: argparse.Namespace) -> int:
+    try:
+        link = await _open_link(args)
+    except OSError as exc:
+        print(f"eswifi emulate: cannot open the host link: {exc}", file=sys.stderr)
+        return 1
+    try:
+        with contextlib.ExitStack() as stack:
+            trace = None
+            if args.trace is not None:
+                try:
+                    stream: TextIO = stack.enter_context(
+                        open(args.trace, "w", encoding="ascii", buffering=1)
+                    )
+                except OSError as exc:
+                    print(f"eswifi emulate: cannot write the trace: {exc}", file=sys.stderr)
+                    return 1
+                trace = TraceWriter(stream)
+            if not args.stdio:
+                print(f"link: {link.name}", flush=True)
+            engine = ModuleEngine(
+                profile=DEFAULT_FOR_LINK[LinkProfile(args.link)], host_address=args.host_address
+            )
+            await _run_until_signal(ModuleRuntime(engine, link, trace=trace))
+    finally:
+        await link.aclose()
+    return 0
+
+
+async def _open_link(args: argparse.Namespace) -> HostLink:
+    if args.pty:
+        return PtyLink()
+    if args.stdio:
+        return StdioLink()
+    host, port = args.listen or DEFAULT_CONSOLE
+    return await TcpConsoleLink.open(host, port)
+
+
+async def _run_until_signal(runtime: ModuleRuntime) -> None:
+    loop = asyncio.get_running_loop()
+    runner = asyncio.create_task(runtime.run())
+    stopping = False
+
+    def stop() -> None:
+        nonlocal stopping
+        stopping = True
+        runner.cancel()
+
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # no loop signal handlers on Windows
+            loop.add_signal_handler(signum, stop)
+            installed.append(signum)
+    try:
+        await runner
+    except asyncio.CancelledError:
+        if not stopping:
+            raise
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
