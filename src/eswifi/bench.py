@@ -14,6 +14,7 @@ The same client loop (blocking socket, ``sendall`` + ``recv`` until complete) dr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import subprocess
 import sys
@@ -141,9 +142,7 @@ async def _serve(request_size: int, reply_size: int) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "serve":
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_serve(int(sys.argv[2]), int(sys.argv[3])))
-        except KeyboardInterrupt:
-            pass
     else:
         sys.exit(run_bench())
