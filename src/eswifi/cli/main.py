@@ -11,11 +11,11 @@ import argparse
 from collections.abc import Callable, Sequence
 
 from eswifi import __version__
-from eswifi.cli import emulate
+from eswifi.cli import demo, emulate
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
-SUBCOMMANDS: tuple[Register, ...] = (emulate.register,)
+SUBCOMMANDS: tuple[Register, ...] = (emulate.register, demo.register, demo.register_bench)
 """Every subcommand's ``register`` function, in the order ``--help`` lists them."""
 
 
