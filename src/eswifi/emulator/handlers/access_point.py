@@ -7,19 +7,17 @@ in station mode; clients are played by the radio's ``stations`` and by the contr
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from eswifi.emulator.engine import OK, Done, ModuleEngine, Outcome, error
-from eswifi.emulator.handlers import args
+from eswifi.emulator.handlers import args, setters
 from eswifi.wire.commands import CommandLine
 from eswifi.wire.framing import ErrorCode
 
 AP = "[AP     ] "
+SOFT_AP = "soft_ap.registers"
 
 
 def _set(module: ModuleEngine, **changes: object) -> Done:
-    module.soft_ap.registers = replace(module.soft_ap.registers, **changes)  # type: ignore[arg-type]
-    return OK
+    return setters.store(module, SOFT_AP, **changes)
 
 
 def _ap_line(module: ModuleEngine) -> str:
@@ -88,34 +86,16 @@ def set_ap_ssid(module: ModuleEngine, command: CommandLine) -> Outcome:
     return _set(module, ssid_mode=mode, ssid=ssid)
 
 
-def set_ap_ip(module: ModuleEngine, command: CommandLine) -> Outcome:
-    ip = args.ipv4(command, 0)
-    if ip is None or len(command.args) > 1:
-        return error(ErrorCode.BAD_ADDRESS_VALUE)
-    return _set(module, ip=ip)
-
-
-def _number(field: str, low: int, high: int):
-    def handler(module: ModuleEngine, command: CommandLine) -> Outcome:
-        number = args.integer(command, 0, low, high)
-        if number is None or len(command.args) > 1:
-            return error(ErrorCode.BAD_ARGUMENT)
-        return _set(module, **{field: number})
-
-    handler.__name__ = f"set_ap_{field}"
-    return handler
-
-
 HANDLERS = {
     "A0": start_web_config_ap,
     "A1": set_ap_security,
     "A2": set_ap_passphrase,
-    "AC": _number("channel", 0, 13),
+    "AC": setters.number(SOFT_AP, "channel", 0, 13),
     "AD": start_direct_ap,
     "AE": stop_ap,
-    "AL": _number("lease_time", 1, 65_535),
+    "AL": setters.number(SOFT_AP, "lease_time", 1, 65_535),
     "AR": show_clients,
     "AS": set_ap_ssid,
-    "AT": _number("max_clients", 1, 4),
-    "Z6": set_ap_ip,
+    "AT": setters.number(SOFT_AP, "max_clients", 1, 4),
+    "Z6": setters.address(SOFT_AP, "ip"),
 }

@@ -10,8 +10,8 @@ import ipaddress
 from dataclasses import replace
 
 from eswifi.emulator import messages as m
-from eswifi.emulator.engine import OK, Done, ModuleEngine, Outcome, Wait, after, error, value
-from eswifi.emulator.handlers import args
+from eswifi.emulator.engine import Done, ModuleEngine, Outcome, Wait, after, error, value
+from eswifi.emulator.handlers import args, setters
 from eswifi.wire.commands import CommandLine
 from eswifi.wire.framing import ErrorCode
 
@@ -90,30 +90,10 @@ def ping(module: ModuleEngine, command: CommandLine) -> Outcome:
     return echo(0)
 
 
-def set_ping_target(module: ModuleEngine, command: CommandLine) -> Outcome:
-    target = args.ipv4(command, 0)
-    if target is None or len(command.args) > 1:
-        return error(ErrorCode.BAD_ADDRESS_VALUE)
-    module.ping_settings = replace(module.ping_settings, target=target)
-    return OK
-
-
-def _ping_number(field: str, low: int, high: int):
-    def handler(module: ModuleEngine, command: CommandLine) -> Outcome:
-        number = args.integer(command, 0, low, high)
-        if number is None or len(command.args) > 1:
-            return error(ErrorCode.BAD_ARGUMENT)
-        module.ping_settings = replace(module.ping_settings, **{field: number})  # type: ignore[arg-type]
-        return OK
-
-    handler.__name__ = f"set_ping_{field}"
-    return handler
-
-
 HANDLERS = {
     "D0": resolve,
     "T0": ping,
-    "T1": set_ping_target,
-    "T2": _ping_number("count", 1, 100),
-    "T3": _ping_number("delay_ms", 0, 60_000),
+    "T1": setters.address("ping_settings", "target"),
+    "T2": setters.number("ping_settings", "count", 1, 100),
+    "T3": setters.number("ping_settings", "delay_ms", 0, 60_000),
 }

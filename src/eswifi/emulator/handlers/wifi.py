@@ -4,10 +4,9 @@ commands F0–F5, F? (spec §3.1, §2.8)."""
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import replace
 
 from eswifi.emulator.engine import OK, Done, ModuleEngine, Outcome, Wait, after, error, value
-from eswifi.emulator.handlers import args
+from eswifi.emulator.handlers import args, setters
 from eswifi.emulator.radio import AccessPoint
 from eswifi.wire.commands import CommandLine
 from eswifi.wire.framing import EOMA, OK_TERMINATOR, SOMA, ErrorCode
@@ -16,31 +15,12 @@ JOIN = b"[JOIN   ] "
 ANY_BSSID = "00:00:00:00:00:00"
 
 
+WIFI = "wifi.registers"
+SCAN = "scan_settings"
+
+
 def _set(module: ModuleEngine, **changes: object) -> Done:
-    module.wifi.registers = replace(module.wifi.registers, **changes)  # type: ignore[arg-type]
-    return OK
-
-
-def _number(field: str, low: int, high: int):
-    def handler(module: ModuleEngine, command: CommandLine) -> Outcome:
-        number = args.integer(command, 0, low, high)
-        if number is None or len(command.args) > 1:
-            return error(ErrorCode.BAD_ARGUMENT)
-        return _set(module, **{field: number})
-
-    handler.__name__ = f"set_{field}"
-    return handler
-
-
-def _address(field: str):
-    def handler(module: ModuleEngine, command: CommandLine) -> Outcome:
-        address = args.ipv4(command, 0)
-        if address is None or len(command.args) > 1:
-            return error(ErrorCode.BAD_ADDRESS_VALUE)
-        return _set(module, **{field: address})
-
-    handler.__name__ = f"set_{field}"
-    return handler
+    return setters.store(module, WIFI, **changes)
 
 
 def set_ssid(module: ModuleEngine, command: CommandLine) -> Outcome:
@@ -222,19 +202,7 @@ def next_async_scan_entry(module: ModuleEngine) -> Done | None:
 
 
 def _scan_set(module: ModuleEngine, **changes: object) -> Done:
-    module.scan_settings = replace(module.scan_settings, **changes)  # type: ignore[arg-type]
-    return OK
-
-
-def _scan_number(field: str, low: int, high: int):
-    def handler(module: ModuleEngine, command: CommandLine) -> Outcome:
-        number = args.integer(command, 0, low, high)
-        if number is None or len(command.args) > 1:
-            return error(ErrorCode.BAD_ARGUMENT)
-        return _scan_set(module, **{field: number})
-
-    handler.__name__ = f"set_scan_{field}"
-    return handler
+    return setters.store(module, SCAN, **changes)
 
 
 def set_scan_bssid(module: ModuleEngine, command: CommandLine) -> Outcome:
@@ -256,27 +224,27 @@ HANDLERS = {
     "C0": join,
     "C1": set_ssid,
     "C2": set_passphrase,
-    "C3": _number("security", 0, 5),
+    "C3": setters.number(WIFI, "security", 0, 5),
     "C4": set_dhcp,
-    "C5": _number("ip_version", 0, 0),
-    "C6": _address("static_ip"),
-    "C7": _address("static_mask"),
-    "C8": _address("static_gateway"),
-    "C9": _address("dns1"),
-    "CA": _address("dns2"),
-    "CB": _number("join_retries", 0, 10),
-    "CC": _number("auto_connect", 0, 3),
+    "C5": setters.number(WIFI, "ip_version", 0, 0),
+    "C6": setters.address(WIFI, "static_ip"),
+    "C7": setters.address(WIFI, "static_mask"),
+    "C8": setters.address(WIFI, "static_gateway"),
+    "C9": setters.address(WIFI, "dns1"),
+    "CA": setters.address(WIFI, "dns2"),
+    "CB": setters.number(WIFI, "join_retries", 0, 10),
+    "CC": setters.number(WIFI, "auto_connect", 0, 3),
     "CD": disconnect,
-    "CE": _number("wep_auth", 0, 1),
+    "CE": setters.number(WIFI, "wep_auth", 0, 1),
     "CN": set_country,
     "CR": show_rssi,
     "CS": show_status,
     "CV": show_bit_rate,
     "C?": show_network,
     "F0": scan,
-    "F1": _scan_number("repeat", 1, 10),
-    "F2": _scan_number("delay_ms", 0, 10_000),
-    "F3": _scan_number("channel", 0, 13),
+    "F1": setters.number(SCAN, "repeat", 1, 10),
+    "F2": setters.number(SCAN, "delay_ms", 0, 10_000),
+    "F3": setters.number(SCAN, "channel", 0, 13),
     "F4": set_scan_bssid,
     "F5": set_scan_ssid,
     "F?": show_scan,
