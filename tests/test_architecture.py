@@ -15,6 +15,8 @@ PURE = [
     SRC / "emulator" / "messages.py",
     SRC / "emulator" / "profile.py",
     SRC / "emulator" / "radio.py",
+    SRC / "emulator" / "settings.py",
+    SRC / "emulator" / "control.py",
     *sorted((SRC / "emulator" / "handlers").glob("*.py")),
     SRC / "emulator" / "backends" / "fake.py",
     SRC / "testing.py",

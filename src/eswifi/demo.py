@@ -157,7 +157,7 @@ def _session(demo: Demo, *, port: int, ssid: str, passphrase: str, timeout: floa
             got = _recv_exactly(client, 1, timeout)
             print(f"  (client {number} received {got!r})", file=demo.out)
             demo.expect(f"bytes at client {number}", got, re.escape(reply_byte))
-    demo.command("P5=0", re.escape(b"\r\n[TCP TSK] Killed\r\n") + OK)
+    demo.command("P5=0", re.escape(b"\r\n[TCP TSK] Killed\r\n" + OK_TERMINATOR))
 
 
 @contextmanager

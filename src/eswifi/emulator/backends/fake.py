@@ -4,18 +4,22 @@
 backend would, with no sockets and no clock of its own: the caller passes ``now`` and
 fires :meth:`FakeNetwork.handle_timer` at :meth:`FakeNetwork.next_deadline` (keep-alive
 expiry). Tests play the remote side through :class:`FakePeer` objects: connect to a
-module server, send, close, reset or vanish, and read what the module sent.
+module server, send, close, reset or vanish, and read what the module sent. Name lookups
+and pings are scripted: :attr:`FakeNetwork.hosts` and :attr:`FakeNetwork.ping_times`.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from eswifi.emulator import messages as m
 
 SEGMENT = 8192
 """Largest chunk a fake peer delivers in one event."""
+DEFAULT_HOSTS: Mapping[str, str] = {"localhost": "127.0.0.1"}
+DEFAULT_PING_TIMES: Mapping[str, float] = {"127.0.0.1": 0.1}
 
 
 @dataclass(slots=True, eq=False)
@@ -79,7 +83,18 @@ class _Listener:
 class FakeNetwork:
     """A deterministic network: module listeners, test-driven peers, keep-alive timers."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        hosts: Mapping[str, str] = DEFAULT_HOSTS,
+        ping_times: Mapping[str, float] = DEFAULT_PING_TIMES,
+    ) -> None:
+        self.hosts = dict(hosts)
+        """Names ``Resolve`` finds (anything else fails, as an unknown name does)."""
+        self.ping_times = dict(ping_times)
+        """Round-trip time in ms of each host that answers pings (others never answer)."""
+        self.silent_resolver = False
+        """Let lookups hang (the engine's deadline decides), like an unreachable DNS server."""
         self._events: list[m.NetEvent] = []
         self._listeners: dict[int, _Listener] = {}
         self._peers: dict[int, FakePeer] = {}
@@ -123,7 +138,17 @@ class FakeNetwork:
                     peer.closed_by_module = True
             case m.Connect(conn=conn):
                 self._post(m.ConnectFailed(conn=conn, reason="connection refused"))
-            case m.CancelSend() | m.HostWrite():
+            case m.Resolve(request=request, name=name):
+                if self.silent_resolver:
+                    return
+                if name in self.hosts:
+                    self._post(m.Resolved(request=request, address=self.hosts[name]))
+                else:
+                    self._post(m.ResolveFailed(request=request, reason="name not known"))
+            case m.Ping(request=request, host=host):
+                if host in self.ping_times:
+                    self._post(m.PingReply(request=request, rtt_ms=self.ping_times[host]))
+            case m.CancelSend() | m.HostWrite() | m.SaveSettings():
                 pass
 
     def drain_events(self) -> list[m.NetEvent]:

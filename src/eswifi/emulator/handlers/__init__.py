@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from eswifi.emulator.handlers import data, system, transport, wifi
+from eswifi.emulator.handlers import access_point, data, lookup, system, transport, wifi
 
 ALL_HANDLERS: Mapping[str, object] = {
     **transport.HANDLERS,
     **data.HANDLERS,
     **wifi.HANDLERS,
     **system.HANDLERS,
+    **lookup.HANDLERS,
+    **access_point.HANDLERS,
 }
 """Every built-in handler by wire code."""
