@@ -208,3 +208,18 @@ def test_term_session(console: HarnessConsole) -> None:
         if term.process.poll() is None:
             term.process.kill()
             term.process.wait(timeout=10)
+
+
+@pytest.mark.timeout(60)
+def test_send_over_an_spi_link() -> None:
+    with HarnessConsole(spi=True) as served:
+        result = subprocess.run(
+            eswifi("send", served.url, "--link", "spi", "I?", "MR"),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0].startswith("ISM43362-M3G-L44-SPI,C3.5.2.5.STM")
+    assert result.stdout.splitlines()[1] == "[SOMA][EOMA]"

@@ -366,3 +366,25 @@ def test_close_survives_a_dead_link(module: Module, link: EngineLink) -> None:
     link.close()
     server.close()  # the module cannot be told; the socket is closed all the same
     assert module.sockets() == (None, None, None, None)
+
+
+def test_scan_resolve_ping_and_reset_against_the_emulator(module: Module, link: EngineLink) -> None:
+    found = {ap.ssid: ap for ap in module.scan()}
+    assert found["eswifi-lab"].security == "WPA2 AES" and found["eswifi-lab"].channel == 6
+    assert found["eswifi-open"].security == "Open"
+    assert module.resolve("localhost") == "127.0.0.1"
+    with pytest.raises(socket.gaierror):
+        module.resolve("nowhere.invalid")
+    times = module.ping("127.0.0.1", count=2)
+    assert len(times) == 2 and all(t is not None and t >= 0 for t in times)
+    server = serve(module)
+    peer = link.network.connect("127.0.0.1", 8080, source=PEER)
+    conn, _ = server.accept()
+    module.reset()
+    assert not module.is_joined()
+    assert conn.recv(10) == b""
+    assert peer.closed_by_module
+    conn.close()
+    server.close()
+    assert module.sockets() == (None, None, None, None)
+    assert module.join("eswifi-lab", "eswifi-pass") == "127.0.0.1"
