@@ -138,7 +138,7 @@ class PtyProgram:
         while True:
             plain = ANSI.sub(b"", self.screen)
             if (match := regex.search(plain)) is not None:
-                self.screen = b""
+                self.screen = plain[match.end() :]  # what follows may be the next prompt
                 return match.group(0).decode(errors="replace")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
