@@ -1,4 +1,8 @@
-"""The asyncio backend's name lookups and pings, on loopback only."""
+"""The asyncio backend's name lookups and pings, on loopback only.
+
+Only ``localhost`` goes to the host resolver (answered from /etc/hosts); failing and slow
+lookups replace ``loop.getaddrinfo``, so no DNS query leaves the machine.
+"""
 
 from __future__ import annotations
 
@@ -34,9 +38,26 @@ def test_resolve_localhost() -> None:
     )
 
 
-def test_resolve_unknown_name_fails() -> None:
+def test_resolve_unknown_name_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = []
+
+    async def unknown(self, host, *args, **kwargs):  # the resolver's "no such name"
+        asked.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "getaddrinfo", unknown)
     event = ask(m.Resolve(request=8, name="no-such-host.invalid", timeout_ms=5000))
-    assert isinstance(event, m.ResolveFailed) and event.request == 8
+    assert event == m.ResolveFailed(request=8, reason="Name or service not known")
+    assert asked == ["no-such-host.invalid"]
+
+
+def test_resolve_with_no_address_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def empty(self, *args, **kwargs):
+        return []
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "getaddrinfo", empty)
+    event = ask(m.Resolve(request=10, name="empty.invalid", timeout_ms=5000))
+    assert event == m.ResolveFailed(request=10, reason="no address")
 
 
 def test_resolve_is_bounded_in_time(monkeypatch: pytest.MonkeyPatch) -> None:

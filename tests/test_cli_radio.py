@@ -1,5 +1,8 @@
 """``eswifi emulate`` with the radio options, end to end: a real process, a real console,
-real loopback peers, the host resolver and ICMP."""
+real loopback peers, the host resolver (``localhost`` only) and ICMP.
+
+Names that must fail are looked up with a radio file whose ``[dns]`` does not forward, so
+no DNS query leaves the machine."""
 
 from __future__ import annotations
 
@@ -53,9 +56,6 @@ def test_join_scan_lookup_and_ping(tmp_path: Path) -> None:
         assert [ap["ssid"] for ap in found] == ["eswifi-lab", "eswifi-open"]
         assert exchange(console, b"D0=localhost\r", b"> ") == b"\r\n127.0.0.1" + OK_END
         assert exchange(console, b"P?\r").split(b",")[3] == b"127.0.0.1"
-        assert exchange(console, b"D0=no-such-host.invalid\r") == (
-            b"\r\n[DNS  LU] Host not found no-such-host.invalid:-6\r\nERROR\r\n> "
-        )
         assert exchange(console, b"T1=127.0.0.1\rT2=2\rT3=10\r", OK * 3) == OK * 3
         reply = exchange(console, b"T0=\r", OK_END)
         lines = reply.removesuffix(OK_END).split(b"\r\n")[1:]
@@ -63,6 +63,24 @@ def test_join_scan_lookup_and_ping(tmp_path: Path) -> None:
         for line in lines:
             host, rtt = line.split(b",")
             assert host == b"127.0.0.1" and rtt.isdigit(), reply
+        assert module.stop() == 0, module.errors()
+
+
+def test_dns_table_without_forwarding(tmp_path: Path) -> None:
+    radio = tmp_path / "dns.toml"
+    radio.write_text('[dns]\nforward = false\nhosts = { "printer.lab" = "127.0.0.5" }\n')
+    with (
+        emulator(tmp_path, "--radio", str(radio)) as module,
+        serial.serial_for_url(module.link, timeout=WAIT) as console,
+    ):
+        join(console)
+        assert exchange(console, b"D0=printer.lab\r", OK_END) == b"\r\n127.0.0.5" + OK_END
+        assert exchange(console, b"D0=Printer.LAB\r", OK_END) == b"\r\n127.0.0.5" + OK_END
+        assert exchange(console, b"P?\r").split(b",")[3] == b"127.0.0.5"
+        assert exchange(console, b"D0=no-such-host.invalid\r") == (
+            b"\r\n[DNS  LU] Host not found no-such-host.invalid:-6\r\nERROR\r\n> "
+        )
+        assert exchange(console, b"D0=127.0.0.9\r", OK_END) == b"\r\n127.0.0.9" + OK_END
         assert module.stop() == 0, module.errors()
 
 

@@ -1,9 +1,18 @@
-"""D0 and T0–T3 in memory, against the fake network's scripted resolver and pings."""
+"""D0 and T0–T3 in memory, against the radio's DNS table and the fake network's scripted
+resolver and pings (no host lookups: the resolver guard of ``conftest`` checks)."""
 
 from __future__ import annotations
 
-from conftest import ERROR, OK
+import socket
+from dataclasses import replace
 
+import pytest
+from conftest import ERROR, JOIN, OK, ResolverGuard
+
+from eswifi.emulator import messages as m
+from eswifi.emulator.backends.fake import FakeNetwork
+from eswifi.emulator.engine import ModuleEngine
+from eswifi.emulator.radio import DEFAULT_RADIO, Dns
 from eswifi.testing import EmulatorHarness
 
 NOT_FOUND = b"\r\n[DNS  LU] Host not found %s:-6\r\nERROR\r\n> "
@@ -58,6 +67,93 @@ def test_resolve_uses_the_error_code_of_the_profile(joined: EmulatorHarness) -> 
         b"\r\n[DNS  LU] Host not found nowhere.invalid:-6"
         b"\r\nERROR: Unknown Error\r\nUsage: D0 <host name>\r\n> "
     )
+
+
+class RecordingNetwork(FakeNetwork):
+    """The fake network, keeping every request the engine made."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[m.Effect] = []
+
+    def execute(self, effect: m.Effect, *, now: float) -> None:
+        self.requests.append(effect)
+        super().execute(effect, now=now)
+
+    def lookups(self) -> list[str]:
+        return [e.name for e in self.requests if isinstance(e, m.Resolve)]
+
+
+def with_dns(dns: Dns) -> tuple[EmulatorHarness, RecordingNetwork]:
+    """A joined module whose radio has this DNS, on a network that records requests."""
+    network = RecordingNetwork()
+    module = EmulatorHarness(ModuleEngine(radio=replace(DEFAULT_RADIO, dns=dns)), network=network)
+    assert module.send(JOIN).endswith(b"\r\nOK\r\n> ")
+    return module, network
+
+
+def test_static_name_answers_without_a_lookup() -> None:
+    module, network = with_dns(Dns(hosts={"printer.lab": "127.0.0.5"}))
+    network.hosts["printer.lab"] = "192.0.2.99"  # the table wins over the resolver
+    module.send(b"P0=1\r")
+    assert module.send(b"D0=printer.lab\r") == value(b"127.0.0.5")
+    assert module.send(b"P?\r").split(b",")[3] == b"127.0.0.5"
+    assert network.lookups() == []
+
+
+def test_static_names_are_case_insensitive() -> None:
+    module, network = with_dns(Dns(hosts={"NAS.Lab": "127.0.0.6"}, forward=False))
+    for name in (b"nas.lab", b"NAS.LAB", b"Nas.Lab", b"nas.lab."):
+        assert module.send(b"D0=" + name + b"\r") == value(b"127.0.0.6")
+    assert network.lookups() == []
+
+
+def test_without_forwarding_other_names_fail_at_once() -> None:
+    module, network = with_dns(Dns(hosts={"printer.lab": "127.0.0.5"}, forward=False))
+    assert module.send(b"D0=no-such-host.invalid\r") == NOT_FOUND % b"no-such-host.invalid"
+    assert module.send(b"D0=localhost\r") == NOT_FOUND % b"localhost"  # not in the table
+    assert module.send(b"D0=10.1.2.3\r") == value(b"10.1.2.3")  # literals still answer
+    assert network.lookups() == []
+    assert module.engine.next_deadline() is None  # nothing left waiting
+    module.send(b"MT=0\r")
+    assert module.send(b"D0=nowhere.invalid\r") == (
+        b"\r\n[DNS  LU] Host not found nowhere.invalid:-6"
+        b"\r\nERROR: Unknown Error\r\nUsage: D0 <host name>\r\n> "
+    )
+
+
+def test_with_forwarding_other_names_go_to_the_resolver() -> None:
+    module, network = with_dns(Dns(hosts={"printer.lab": "127.0.0.5"}, forward=True))
+    network.hosts["example.test"] = "192.0.2.10"
+    assert module.send(b"D0=example.test\r") == value(b"192.0.2.10")
+    assert module.send(b"D0=no-such-host.invalid\r") == NOT_FOUND % b"no-such-host.invalid"
+    assert network.lookups() == ["example.test", "no-such-host.invalid"]
+    [first, second] = [e for e in network.requests if isinstance(e, m.Resolve)]
+    assert first.request != second.request and first.timeout_ms == 5000
+
+
+def test_the_built_in_radio_forwards() -> None:
+    assert DEFAULT_RADIO.dns == Dns(hosts=(), forward=True)
+
+
+def test_a_fake_network_run_asks_the_host_nothing(
+    joined: EmulatorHarness, resolver_guard: ResolverGuard
+) -> None:
+    joined.send(b"D0=localhost\rD0=no-such-host.invalid\rD0=10.1.2.3\r")
+    joined.send(b"T1=192.0.2.1\rT2=1\rT0\r")
+    joined.advance(6)
+    assert resolver_guard.asked == []
+
+
+def test_the_resolver_guard_refuses_names_that_would_leave_the_machine(
+    resolver_guard: ResolverGuard,
+) -> None:
+    assert socket.getaddrinfo("localhost", 80)
+    assert socket.getaddrinfo("127.0.0.1", 80) and socket.getaddrinfo(None, 80)
+    with pytest.raises(socket.gaierror):
+        socket.getaddrinfo("no-such-host.invalid", 80)
+    assert resolver_guard.refused == ["no-such-host.invalid"]
+    resolver_guard.refused.clear()  # this test made the refusal on purpose
 
 
 def test_ping_loopback(joined: EmulatorHarness) -> None:

@@ -10,7 +10,7 @@ from conftest import OK
 from eswifi.emulator.config import EmulatorConfig, load_config, parse_config
 from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.profile import SPI_C3525, UART_C6, AcceptedPort, LinkProfile
-from eswifi.emulator.radio import DEFAULT_RADIO, Lease, LinkAction, Security
+from eswifi.emulator.radio import DEFAULT_RADIO, Dns, Lease, LinkAction, Security
 from eswifi.errors import ConfigError
 from eswifi.testing import EmulatorHarness
 
@@ -28,6 +28,8 @@ def test_documented_example_loads_and_runs() -> None:
     )
     assert not radio.access_points[2].present
     assert radio.join_time_ms == 800
+    assert radio.dns == Dns(hosts={"printer.lab": "127.0.0.5", "nas.lab": "127.0.0.6"})
+    assert radio.dns.forward
     assert [e.action for e in radio.events] == [
         LinkAction.VANISH,
         LinkAction.APPEAR,
@@ -73,6 +75,24 @@ def test_module_identity_reaches_the_engine() -> None:
     module = EmulatorHarness(ModuleEngine(radio=config.radio))
     assert module.send(b"Z5\r") == b"\r\n02:AA:BB:CC:DD:EE\r\nOK\r\n> "
     assert module.send(b"I?\r").endswith(b",Board 7\r\nOK\r\n> ")
+
+
+def test_dns_table_reaches_the_engine() -> None:
+    config = parse_config(
+        '[dns]\nforward = false\n\n[dns.hosts]\n"Printer.lab" = "127.0.0.5"\nnas = "127.0.0.6"\n'
+    )
+    assert config.radio.dns == Dns(
+        hosts={"printer.lab": "127.0.0.5", "nas": "127.0.0.6"}, forward=False
+    )
+    module = EmulatorHarness(ModuleEngine(radio=config.radio))
+    module.send(b"C1=eswifi-lab\rC2=eswifi-pass\rC3=3\rC0\r")
+    assert module.send(b"D0=PRINTER.lab\r") == b"\r\n127.0.0.5\r\nOK\r\n> "
+    assert module.send(b"D0=localhost\r").startswith(b"\r\n[DNS  LU] Host not found localhost:")
+
+
+def test_dns_defaults_forward_with_an_empty_table() -> None:
+    assert parse_config("[dns]\n").radio.dns == Dns()
+    assert parse_config('[dns]\nhosts = { a = "127.0.0.1" }\n').radio.dns.forward
 
 
 @pytest.mark.parametrize(
@@ -127,6 +147,38 @@ def test_module_identity_reaches_the_engine() -> None:
             ":7: events[0].action: must be 'vanish' or 'appear'",
         ),
         ('[[stations]]\nmac = "nope"\n', ":2: stations[0].mac: not a MAC"),
+        (
+            '[dns]\nhosts = { "printer.lab" = "127.0.0.500" }\n',
+            ":2: dns.hosts.\"printer.lab\": not an IPv4 address: '127.0.0.500'",
+        ),
+        (
+            '[module]\nname = "x"\n\n[dns.hosts]\nnas = "::1"\n',
+            ":5: dns.hosts.nas: not an IPv4 address: '::1'",
+        ),
+        ("[dns]\nhosts = { nas = 5 }\n", ":2: dns.hosts.nas: not an IPv4 address: 5"),
+        (
+            '[dns]\nhosts = { printer.lab = "127.0.0.5" }\n',
+            ":2: dns.hosts.printer: must be an IPv4 address string (quote names with dots",
+        ),
+        (
+            '[dns]\nhosts = { "a.lab" = "127.0.0.5", "A.Lab" = "127.0.0.6" }\n',
+            ":2: dns.hosts.\"A.Lab\": same name as 'a.lab' (names are case-insensitive)",
+        ),
+        ('[dns]\nhosts = { "a b" = "127.0.0.5" }\n', ':2: dns.hosts."a b": not a host name'),
+        (
+            "[dns]\nhosts = { " + "a" * 65 + ' = "127.0.0.5" }\n',
+            f":2: dns.hosts.{'a' * 65}: not a host name (at most 64",
+        ),
+        (
+            '[dns]\nhosts = { "10.0.0.1" = "127.0.0.5" }\n',
+            ':2: dns.hosts."10.0.0.1": an address, not a name',
+        ),
+        ("[dns]\nhosts = 3\n", ":2: dns.hosts: must be a table"),
+        ('[dns]\nforward = "no"\n', ":2: dns.forward: must be bool, not 'no'"),
+        (
+            "[dns]\nforwarding = false\n",
+            ":2: dns.forwarding: unknown field (known: forward, hosts)",
+        ),
         ("wifi = 3\n", ":1: wifi: unknown field"),
         ("access_points = 3\n", ": access_points: must be an array of tables"),
         ("[module\n", "Expected ']'"),

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--radio",
         metavar="FILE",
         type=Path,
-        help="virtual radio (access points, module MAC/name, link events, firmware "
+        help="virtual radio (access points, module MAC/name, DNS names, link events, firmware "
         "overrides) from a TOML file; see docs/wifi-and-system.md (default: built-in)",
     )
     parser.add_argument(

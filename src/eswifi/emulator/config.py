@@ -1,5 +1,6 @@
 """The radio file (``eswifi emulate --radio FILE``): access points, the module's identity,
-scheduled link events and firmware-profile overrides, read with the stdlib ``tomllib``.
+scheduled link events, the network's DNS and firmware-profile overrides, read with the
+stdlib ``tomllib``.
 
 Every problem is a :class:`~eswifi.errors.ConfigError` whose message names the file, the
 line and the field, e.g. ``lab.toml:12: access_points[1].bssid: not a MAC address``.
@@ -25,7 +26,9 @@ from eswifi.emulator.profile import (
 )
 from eswifi.emulator.radio import (
     DEFAULT_RADIO,
+    MAX_DNS_NAME,
     AccessPoint,
+    Dns,
     Lease,
     LinkAction,
     Radio,
@@ -45,6 +48,8 @@ SECURITY_NAMES: Mapping[str, Security] = {
     "wpa2-tkip": Security.WPA2_TKIP,
 }
 _MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+_HOST_NAME = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_.])?$")
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _PROFILE_FIELDS = {f.name for f in fields(FirmwareProfile)} - {"link"}
 
 
@@ -107,12 +112,14 @@ class _Parser:
 
     # -------------------------------------------------------------- errors
 
-    def fail(self, where: tuple[str, int | None, str | None], message: str) -> ConfigError:
+    def fail(
+        self, where: tuple[str, int | None, str | None], message: str, *, line: int | None = None
+    ) -> ConfigError:
         table, index, key = where
         name = table if index is None else f"{table}[{index}]"
         if key:
             name = f"{name}.{key}" if name else key
-        line = self._line_of(table, index, key)
+        line = line or self._line_of(table, index, key)
         place = f"{self.source}:{line}" if line else self.source
         return ConfigError(f"{place}: {name}: {message}")
 
@@ -204,7 +211,9 @@ class _Parser:
 
     def config(self, data: Mapping[str, Any]) -> EmulatorConfig:
         self.known(
-            data, ("", None), {"module", "radio", "firmware", "access_points", "stations", "events"}
+            data,
+            ("", None),
+            {"module", "radio", "dns", "firmware", "access_points", "stations", "events"},
         )
         module = self.table(data, "module", {"mac", "name"})
         timing = self.table(data, "radio", {"join_time_ms", "scan_time_ms"})
@@ -235,6 +244,7 @@ class _Parser:
             ),
             stations=stations,
             events=events,
+            dns=self.dns(self.table(data, "dns", {"hosts", "forward"})),
         )
         name = self.get(firmware, ("firmware", None), "name", str)
         if name is not None:
@@ -253,6 +263,44 @@ class _Parser:
                 message = str(exc).split("firmware: ", 1)[-1]
                 raise self.fail(("firmware", None, None), message) from None
         return config
+
+    def dns(self, table: Mapping[str, Any]) -> Dns:
+        where = ("dns", None)
+        hosts = table.get("hosts", {})
+        if not isinstance(hosts, Mapping):
+            raise self.fail((*where, "hosts"), 'must be a table: { "name" = "IPv4", … }')
+        seen: dict[str, str] = {}
+        pairs = []
+        for name, address in hosts.items():
+            field = f"hosts.{name}" if _BARE_KEY.match(name) else f'hosts."{name}"'
+
+            def bad(message: str, name: str = name, field: str = field) -> ConfigError:
+                return self.fail((*where, field), message, line=self._line_of_host(name))
+
+            if not _HOST_NAME.match(name) or len(name) > MAX_DNS_NAME:
+                raise bad(f"not a host name (at most {MAX_DNS_NAME} letters, digits, - _ .)")
+            if _is_ipv4(name):
+                raise bad("an address, not a name (D0 answers addresses itself)")
+            if isinstance(address, Mapping):
+                raise bad('must be an IPv4 address string (quote names with dots: "a.lab")')
+            if not isinstance(address, str) or not _is_ipv4(address):
+                raise bad(f"not an IPv4 address: {address!r}")
+            folded = name.lower().removesuffix(".")
+            if folded in seen:
+                raise bad(f"same name as {seen[folded]!r} (names are case-insensitive)")
+            seen[folded] = name
+            pairs.append((name, str(ipaddress.IPv4Address(address))))
+        forward = self.get(table, where, "forward", bool, default=True)
+        return Dns(hosts=tuple(pairs), forward=forward)
+
+    def _line_of_host(self, name: str) -> int | None:
+        """The line giving ``name`` its address (``hosts = { … }`` or ``[dns.hosts]``)."""
+        header = re.compile(r"^\s*\[\s*dns\s*[\].]")
+        start = next((i for i, line in enumerate(self.lines) if header.match(line)), 0)
+        key = re.escape(name)
+        pattern = re.compile(rf"(^|[{{,\s])(\"{key}\"|'{key}'|{key})\s*[=.]")
+        found = (i + 1 for i in range(start, len(self.lines)) if pattern.search(self.lines[i]))
+        return next(found, None)
 
     def array(self, data: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
         value = data.get(key, [])
@@ -379,6 +427,14 @@ class _Parser:
                 raise self.fail((*where, key), "must be two-letter upper-case codes")
             return tuple(value)
         return self.get({key: value}, where, key, type(current))
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_header(line: str) -> bool:

@@ -1,7 +1,9 @@
-"""The virtual radio environment: access points the module can see and join."""
+"""The virtual radio environment: access points the module can see and join, and the
+DNS of the network behind them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import Enum, IntEnum
 
@@ -91,6 +93,39 @@ class RadioEvent:
     action: LinkAction
 
 
+MAX_DNS_NAME = 64
+"""Longest host name ``D0`` takes."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dns:
+    """What the virtual network's DNS server answers ``D0`` with.
+
+    Names in :attr:`hosts` are answered at once, without the host. Other names go to the
+    host resolver when :attr:`forward` is true, and are not found otherwise (no lookup
+    leaves the emulator, so failing names are deterministic and cause no traffic).
+    """
+
+    hosts: tuple[tuple[str, str], ...] = ()
+    """Static names and their IPv4 addresses; a mapping is accepted too. Names compare
+    case-insensitively and a trailing dot is ignored, as in DNS."""
+    forward: bool = True
+    """Send names not in :attr:`hosts` to the host resolver."""
+
+    def __post_init__(self) -> None:
+        pairs = self.hosts.items() if isinstance(self.hosts, Mapping) else self.hosts
+        object.__setattr__(self, "hosts", tuple((_dns_key(n), a) for n, a in pairs))
+
+    def lookup(self, name: str) -> str | None:
+        """The static address of ``name``, or None if the table does not have it."""
+        key = _dns_key(name)
+        return next((address for known, address in self.hosts if known == key), None)
+
+
+def _dns_key(name: str) -> str:
+    return name.lower().removesuffix(".")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Radio:
     """Everything the module's radio sees, plus the module's own identity."""
@@ -105,6 +140,8 @@ class Radio:
     """How long one scan pass takes."""
     stations: tuple[Station, ...] = ()
     events: tuple[RadioEvent, ...] = ()
+    dns: Dns = Dns()
+    """The network's DNS (the default forwards every name to the host resolver)."""
 
     def find(self, ssid: str) -> AccessPoint | None:
         """The access point with this SSID, if it is in range."""

@@ -1,7 +1,10 @@
 """Name and reachability lookups: D0 (DNS) and T0–T3 (ping) (spec §3.1).
 
 Both are network requests (``Resolve``/``Ping`` effects); the answer text depends only on
-what the backend reports and on the deadlines, so the engine stays sans-I/O.
+what the backend reports and on the deadlines, so the engine stays sans-I/O. ``D0`` asks
+the radio's DNS first (:class:`~eswifi.emulator.radio.Dns`): a static name answers at
+once, and with forwarding off any other name fails at once; only a forwarded name
+becomes a ``Resolve`` request.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import replace
 from eswifi.emulator import messages as m
 from eswifi.emulator.engine import Done, ModuleEngine, Outcome, Wait, after, error, value
 from eswifi.emulator.handlers import args, setters
+from eswifi.emulator.radio import MAX_DNS_NAME
 from eswifi.wire.commands import CommandLine
 from eswifi.wire.framing import ErrorCode
 
@@ -19,7 +23,7 @@ DNS_TIMEOUT_MS = 5_000
 """How long ``D0`` waits for the resolver before reporting the name as not found."""
 PING_TIMEOUT_MS = 1_000
 """How long one echo request waits for its reply."""
-MAX_NAME = 64
+MAX_NAME = MAX_DNS_NAME
 
 
 def resolve(module: ModuleEngine, command: CommandLine) -> Outcome:
@@ -44,6 +48,12 @@ def resolve(module: ModuleEngine, command: CommandLine) -> Outcome:
         return found(str(ipaddress.IPv4Address(name)))
     except ValueError:
         pass
+    dns = module.radio.dns
+    address = dns.lookup(name)
+    if address is not None:
+        return found(address)
+    if not dns.forward:
+        return not_found()
     request = module.new_id()
     module.emit(m.Resolve(request=request, name=name, timeout_ms=DNS_TIMEOUT_MS))
 
