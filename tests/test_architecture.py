@@ -15,9 +15,13 @@ PURE = [
     SRC / "emulator" / "messages.py",
     SRC / "emulator" / "profile.py",
     SRC / "emulator" / "radio.py",
+    SRC / "emulator" / "settings.py",
+    SRC / "emulator" / "control.py",
     *sorted((SRC / "emulator" / "handlers").glob("*.py")),
     SRC / "emulator" / "backends" / "fake.py",
     SRC / "testing.py",
+    SRC / "client" / "protocol.py",
+    SRC / "client" / "timeouts.py",
 ]
 FORBIDDEN = {"socket", "asyncio", "selectors", "serial", "threading", "time", "os", "subprocess"}
 

@@ -13,55 +13,25 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TextIO
 
-import serial
-
+from eswifi.client.link import CommandChannel, SerialLink
 from eswifi.wire.framing import OK_TERMINATOR, PROMPT, escape
+from eswifi.wire.replies import AsyncMessage
 
 OK = re.escape(b"\r\n\r\nOK\r\n> ")
 WAITING = re.escape(b"[TCP SVR] Waiting on connection ...\r\n")
 
 
 @dataclass(slots=True)
-class _Link:
-    """A byte link with just enough reply framing for the demo."""
-
-    port: serial.SerialBase
-    timeout: float
-    pending: bytearray = field(default_factory=bytearray)
-
-    def unit(self) -> bytes:
-        """Read the next prompt-terminated unit (a reply or an async message)."""
-        deadline = time.monotonic() + self.timeout
-        while (end := self.pending.find(PROMPT)) < 0:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no prompt from the module; got {bytes(self.pending)!r}")
-            self.pending += self.port.read(max(1, self.port.in_waiting))
-        unit = bytes(self.pending[: end + len(PROMPT)])
-        del self.pending[: end + len(PROMPT)]
-        return unit
-
-    def reply(self) -> tuple[list[bytes], bytes]:
-        """Read async messages until a reply that ends in OK or ERROR."""
-        messages = []
-        for _ in range(100):
-            unit = self.unit()
-            if unit.endswith(OK_TERMINATOR) or b"\r\nERROR" in unit:
-                return messages, unit
-            messages.append(unit)
-        raise TimeoutError("no reply among 100 messages")
-
-
-@dataclass(slots=True)
 class Demo:
-    link: _Link
+    channel: CommandChannel
     out: TextIO
     raw: bool
+    timeout: float
     failures: int = 0
     checked: int = 0
 
@@ -85,22 +55,23 @@ class Demo:
     def command(self, text: str, pattern: bytes, payload: bytes = b"") -> re.Match[bytes] | None:
         shown = text + (escape(b"\r" + payload) if payload else "")
         print(f"> {shown}", file=self.out)
-        self.link.port.write(text.encode() + b"\r" + payload)
-        messages, reply = self.link.reply()
-        for message in messages:
-            self.show(message)
-        self.show(reply)
-        return self.expect(text, reply, pattern)
+        reply = self.channel.transact_line(text, payload=payload or None)
+        self.show(reply.raw)
+        return self.expect(text, reply.raw, pattern)
+
+    def show_message(self, message: AsyncMessage) -> None:
+        self.show(b"\r\n" + message.text + PROMPT)
 
     def accepted(self, client: socket.socket) -> None:
+        """Wait for the module to announce ``client``."""
         ip, port = client.getsockname()[:2]
-        unit = self.link.unit()
-        self.show(unit)
-        self.expect(
-            "async message",
-            unit,
-            re.escape(f"\r\n[TCP SVR] Accepted {ip}:{port}".encode()) + re.escape(PROMPT),
-        )
+        if not self.channel.wait_messages(self.timeout):
+            raise TimeoutError("the module announced no client")
+        texts = [message.text for message in self.channel.take_messages()]
+        self.checked += 1
+        if f"[TCP SVR] Accepted {ip}:{port}".encode() not in texts:
+            self.failures += 1
+            print(f"!! async message: expected the Accepted line, got {texts!r}", file=self.out)
 
 
 def run_demo(
@@ -114,9 +85,14 @@ def run_demo(
     raw: bool = False,
 ) -> int:
     """Run the application note's session against the module at ``url``; 0 if all matched."""
-    with serial.serial_for_url(url, timeout=0.05) as link_port:
-        demo = Demo(link=_Link(link_port, timeout), out=out, raw=raw)
+    channel = CommandChannel(SerialLink.open(url), timeout=timeout)
+    try:
+        channel.discard()
+        demo = Demo(channel=channel, out=out, raw=raw, timeout=timeout)
+        channel.add_listener(demo.show_message)
         _session(demo, port=port, ssid=ssid, passphrase=passphrase, timeout=timeout)
+    finally:
+        channel.close()
     verdict = "all match" if not demo.failures else f"{demo.failures} differ"
     print(f"\ndemo: {demo.checked} replies checked against the spec, {verdict}", file=out)
     return 1 if demo.failures else 0

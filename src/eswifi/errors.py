@@ -13,11 +13,18 @@
     │   └── LinkClosed  (+ConnectionError)
     └── SocketError (+OSError)   raised by the client's socket facade
         ├── SocketTimeout     (+TimeoutError)
+        ├── WouldBlock        (+BlockingIOError)
+        ├── NameResolutionError (+socket.gaierror)
         ├── ConnectionRefused (+ConnectionRefusedError)
         └── ConnectionReset   (+ConnectionResetError)
+
+The socket classes are built like ``OSError``: ``SocketError(errno.EMFILE, "text")`` sets
+``errno`` and ``strerror``, so code written for CPython sockets can inspect them unchanged.
 """
 
 from __future__ import annotations
+
+import socket
 
 
 class EsWifiError(Exception):
@@ -69,6 +76,14 @@ class SocketError(EsWifiError, OSError):
 
 class SocketTimeout(SocketError, TimeoutError):
     """A socket operation timed out."""
+
+
+class WouldBlock(SocketError, BlockingIOError):
+    """A non-blocking socket operation could not complete at once (errno EAGAIN)."""
+
+
+class NameResolutionError(SocketError, socket.gaierror):
+    """The module could not resolve a host name (``D0`` failed); a ``socket.gaierror``."""
 
 
 class ConnectionRefused(SocketError, ConnectionRefusedError):

@@ -42,6 +42,8 @@ class EmulatorHarness:
         self.network = network if network is not None else FakeNetwork()
         self.clock = clock if clock is not None else ManualClock()
         self._output = bytearray()
+        self.saved_settings: object = None
+        """The last snapshot the engine asked to persist (``SaveSettings``), if any."""
 
     @property
     def now(self) -> float:
@@ -94,6 +96,8 @@ class EmulatorHarness:
             for effect in effects:
                 if isinstance(effect, m.HostWrite):
                     self._output += effect.data
+                elif isinstance(effect, m.SaveSettings):
+                    self.saved_settings = effect.snapshot
                 else:
                     self.network.execute(effect, now=self.now)
             events = self.network.drain_events()

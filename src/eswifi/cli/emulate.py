@@ -2,7 +2,9 @@
 
 The first line on stdout names the link (``link: socket://127.0.0.1:40123`` or
 ``link: /dev/pts/5``) so scripts can read it; with ``--stdio`` stdout is the link and
-nothing else is printed there. SIGINT and SIGTERM close every socket and exit with 0.
+nothing else is printed there. With ``--control`` the next line names the control socket
+(``control: 127.0.0.1:40124``). SIGINT and SIGTERM close every socket and exit with 0; a
+bad radio file, firmware name or state file exits with 2 before the link opens.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ import contextlib
 import ipaddress
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import TextIO
 
-from eswifi.emulator.engine import ModuleEngine
+from eswifi.cli import radio
 from eswifi.emulator.links import HostLink, PtyLink, StdioLink, TcpConsoleLink
-from eswifi.emulator.profile import DEFAULT_FOR_LINK, LinkProfile
+from eswifi.emulator.profile import LinkProfile
 from eswifi.emulator.runtime import ModuleRuntime
 from eswifi.emulator.trace import TraceWriter
+from eswifi.errors import ConfigError
 
 DEFAULT_CONSOLE = ("127.0.0.1", 0)
 
@@ -58,6 +62,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--trace", metavar="FILE", type=Path, help="write every host-link byte, both ways, to FILE"
     )
+    radio.add_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -88,6 +93,14 @@ def run(args: argparse.Namespace) -> int:
 
 async def _emulate(args: argparse.Namespace) -> int:
     try:
+        engine, state = radio.build_engine(
+            args, link=LinkProfile(args.link), host_address=args.host_address, now=time.monotonic()
+        )
+        control = radio.control_address(args.control) if args.control else None
+    except ConfigError as exc:
+        print(f"eswifi emulate: {exc}", file=sys.stderr)
+        return 2
+    try:
         link = await _open_link(args)
     except OSError as exc:
         print(f"eswifi emulate: cannot open the host link: {exc}", file=sys.stderr)
@@ -106,10 +119,21 @@ async def _emulate(args: argparse.Namespace) -> int:
                 trace = TraceWriter(stream)
             if not args.stdio:
                 print(f"link: {link.name}", flush=True)
-            engine = ModuleEngine(
-                profile=DEFAULT_FOR_LINK[LinkProfile(args.link)], host_address=args.host_address
-            )
-            await _run_until_signal(ModuleRuntime(engine, link, trace=trace))
+            save = state.save if state is not None else None
+            runtime = ModuleRuntime(engine, link, trace=trace, save_settings=save)
+            async with contextlib.AsyncExitStack() as services:
+                if control is not None:
+                    try:
+                        server = await services.enter_async_context(
+                            radio.serve_control(runtime, control)
+                        )
+                    except OSError as exc:
+                        print(f"eswifi emulate: cannot open --control: {exc}", file=sys.stderr)
+                        return 1
+                    host, port = server.sockets[0].getsockname()[:2]
+                    if not args.stdio:
+                        print(f"control: {host}:{port}", flush=True)
+                await _run_until_signal(runtime)
     finally:
         await link.aclose()
     return 0

@@ -11,11 +11,17 @@ import argparse
 from collections.abc import Callable, Sequence
 
 from eswifi import __version__
-from eswifi.cli import demo, emulate
+from eswifi.cli import demo, emulate, send, term
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
-SUBCOMMANDS: tuple[Register, ...] = (emulate.register, demo.register, demo.register_bench)
+SUBCOMMANDS: tuple[Register, ...] = (
+    emulate.register,
+    demo.register,
+    demo.register_bench,
+    term.register,
+    send.register,
+)
 """Every subcommand's ``register`` function, in the order ``--help`` lists them."""
 
 

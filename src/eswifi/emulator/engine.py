@@ -25,17 +25,24 @@ inside one: pushed on the UART build, queued for ``MR`` on the SPI build.
 
 Bad host input is normal input: it gets the module's error reply. The engine raises only
 when the *caller* misuses it (:class:`~eswifi.errors.LocalProtocolError`).
+
+The radio is input too: :meth:`ModuleEngine.set_ap_present` (and the radio's scheduled
+events, run from :meth:`ModuleEngine.handle_timer`) makes an access point vanish or come
+back; ``ZR`` and power-up rebuild the volatile state from the saved settings.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from eswifi.emulator import messages as m
 from eswifi.emulator.profile import UART_C6, AcceptedPort, FirmwareProfile, LinkProfile
-from eswifi.emulator.radio import DEFAULT_RADIO, Radio
+from eswifi.emulator.radio import DEFAULT_RADIO, AccessPoint, LinkAction, Radio
+from eswifi.emulator.settings import SavedSettings, StoredSettings
 from eswifi.emulator.state import (
     DATAGRAM_QUEUE_DEPTH,
     RX_HIGH_WATER,
@@ -46,9 +53,15 @@ from eswifi.emulator.state import (
     Credentials,
     Datagram,
     MessageQueue,
+    PingSettings,
+    ScanSettings,
     ServerMode,
     ServerState,
     SocketSlot,
+    SoftApClient,
+    SoftApRegisters,
+    SoftApState,
+    WifiRegisters,
     WifiState,
 )
 from eswifi.errors import LocalProtocolError
@@ -76,10 +89,11 @@ class Done:
 class Wait:
     """A command that finishes later, on a network event or at its deadline."""
 
-    poll: Callable[[m.NetEvent | None], Done | None]
+    poll: Callable[[m.NetEvent | None], Done | Wait | None]
     """Called at once with None, then with every network event (after the engine applied
-    it to its state); returns the outcome once there is one."""
-    on_timeout: Callable[[], Done]
+    it to its state); returns the outcome once there is one (a further Wait continues the
+    command: multi-step commands such as C0 with retries or T0)."""
+    on_timeout: Callable[[], Done | Wait]
     deadline: float | None
 
 
@@ -108,11 +122,20 @@ def value(text: str | bytes) -> Done:
     return Done(text=b"\r\n" + data)
 
 
+def after(now: float, delay_ms: int, then: Callable[[], Done | Wait]) -> Done | Wait:
+    """Run ``then`` once ``delay_ms`` passed (at once when it is 0)."""
+    if delay_ms <= 0:
+        return then()
+    return Wait(poll=lambda _event: None, on_timeout=then, deadline=now + delay_ms / 1000)
+
+
 OK = Done()
 MINUS_ONE_LINE = b"\r\n-1\r\n"
 """``-1`` printed as a full line (connection lost/closed)."""
 MINUS_ONE = b"\r\n-1"
 """``-1`` printed without line end (no connection, not joined)."""
+RESET_DELAY = 0.5
+"""Seconds between ``ZR`` and the module talking again."""
 
 
 class ModuleEngine:
@@ -124,6 +147,8 @@ class ModuleEngine:
         host_address: the host address module sockets bind to; also the IP the module
             reports once joined.
         handlers: command handlers by wire code (default: every built-in family).
+        stored_settings: what ``Z1`` saved in an earlier run (``--state FILE``).
+        started_at: the ``now`` the radio's scheduled events count from.
     """
 
     def __init__(
@@ -133,6 +158,8 @@ class ModuleEngine:
         radio: Radio = DEFAULT_RADIO,
         host_address: str = "127.0.0.1",
         handlers: Mapping[str, Handler] | None = None,
+        stored_settings: StoredSettings | None = None,
+        started_at: float = 0.0,
     ) -> None:
         if handlers is None:
             from eswifi.emulator.handlers import ALL_HANDLERS
@@ -141,36 +168,34 @@ class ModuleEngine:
         self.profile = profile
         self.radio = radio
         self.host_address = host_address
-        self.mac = radio.mac
-        self.now = 0.0
-        self.sockets = [SocketSlot() for _ in range(SOCKET_COUNT)]
-        self.current = 0
-        self.wifi = WifiState()
-        self.message_type = profile.message_type
-        self.message_suppression = 0
-        self.human_mode = False
-        self.mr_queue = MessageQueue(depth=profile.mr_queue_depth)
+        self.now = started_at
+        self.factory_settings = SavedSettings(
+            wifi=WifiRegisters(country=profile.default_country),
+            access_point=SoftApRegisters(),
+            mac=radio.mac,
+            product_name=radio.name if radio.name is not None else profile.product_name,
+        )
+        self.stored_settings = stored_settings if stored_settings is not None else StoredSettings()
+        self._radio_events = deque(
+            (started_at + e.at, e) for e in sorted(radio.events, key=lambda e: e.at)
+        )
+        self._reset_at: float | None = None
         self.credentials = Credentials()
+        """Certificates and keys uploaded with PG: module memory, kept across ZR."""
         self._handlers = dict(handlers)
         ignored = b"\n\x00\x15" if profile.link is LinkProfile.SPI else b"\n\x00"
         self._reader = CommandReader(ignored=ignored)
         self._effects: list[m.Effect] = []
-        self._pending_async: list[bytes] = []
         self._ids = itertools.count(1)
-        self._conn_slots: dict[int, int] = {}
-        self._listener_slots: dict[int, int] = {}
-        # command processor
-        self._command: CommandLine | None = None
-        self._wait: Wait | None = None
-        self._payload: ReadPayload | None = None
-        self._payload_data = bytearray()
-        self._payload_deadline: float | None = None
+        self._power_on()
 
     # ------------------------------------------------------------------ public API
 
     def receive_host(self, data: bytes, *, now: float) -> None:
-        """Take bytes from the host link."""
+        """Take bytes from the host link (dropped while the module resets)."""
         self.now = now
+        if self._reset_at is not None:
+            return
         self._reader.feed(data)
         self._run()
 
@@ -178,21 +203,77 @@ class ModuleEngine:
         """Take a fact from the network backend."""
         self.now = now
         self._apply(event)
-        if self._wait is not None:
-            done = self._wait.poll(event)
-            if done is not None:
-                self._finish(done)
+        self._repoll(event)
         self._run()
 
     def handle_timer(self, *, now: float) -> None:
         """Run whatever was due at or before ``now``."""
         self.now = now
+        if _due(self._reset_at, now):
+            self._reboot()
+        while self._radio_events and self._radio_events[0][0] <= now:
+            _, event = self._radio_events.popleft()
+            self.set_ap_present(event.ssid, event.action is LinkAction.APPEAR, now=now)
         if self._payload is not None and _due(self._payload_deadline, now):
             self._end_payload(complete=False)
         if self._wait is not None and _due(self._wait.deadline, now):
             wait, self._wait = self._wait, None
-            self._finish(wait.on_timeout())
+            self._settle(wait.on_timeout())
         self._run()
+
+    def set_ap_present(self, ssid: str, present: bool, *, now: float) -> bool:
+        """An access point vanishes or comes back (link events; False: no such SSID).
+
+        The module loses its link when its access point vanishes: ``[INFO   ] Link Down``,
+        every connection answers ``-1``. It re-associates when the access point returns:
+        ``[INFO   ] Link Up``.
+        """
+        self.now = now
+        if not self.radio.knows(ssid):
+            return False
+        self.radio = self.radio.with_access_point(ssid, present=present)
+        wifi = self.wifi
+        if not present and wifi.joined_ssid == ssid:
+            wifi.joined_ssid = None
+            wifi.rejoin_ssid = ssid
+            self.lose_connections()
+            self._announce_link(b"[INFO   ] Link Down")
+        elif present and wifi.rejoin_ssid == ssid:
+            ap = self.radio.find(ssid)
+            regs = wifi.registers
+            if ap is not None and ap.admits(regs.security, regs.passphrase):
+                self.associate(ap)
+                self._announce_link(b"[INFO   ] Link Up")
+        self._repoll()
+        self._run()
+        return True
+
+    def set_ap_rssi(self, ssid: str, rssi: int, *, now: float) -> bool:
+        """Change what an access point's signal reads (False: no such SSID)."""
+        self.now = now
+        if not self.radio.knows(ssid):
+            return False
+        self.radio = self.radio.with_access_point(ssid, rssi=rssi)
+        return True
+
+    def station_join(self, mac: str, *, rssi: int = -40, now: float) -> bool:
+        """A client joins the soft AP: ``[AP DHCP] Assigned <mac> has <ip>``.
+
+        Returns False when no soft AP runs or it is full.
+        """
+        self.now = now
+        ap = self.soft_ap
+        if not self.wifi.ap_active or len(ap.clients) >= ap.registers.max_clients:
+            return False
+        own = ipaddress.IPv4Address(self.soft_ap_ip())
+        network = ipaddress.IPv4Network(f"{own}/24", strict=False)
+        taken = {own, *(ipaddress.IPv4Address(c.ip) for c in ap.clients)}
+        hosts = list(network.hosts())
+        ip = str(next(h for h in hosts[99:] + hosts if h not in taken))
+        ap.clients.append(SoftApClient(mac=mac, ip=ip, rssi=rssi))
+        self.announce(f"[AP DHCP] Assigned {mac} has {ip}".encode())
+        self._run()
+        return True
 
     def host_attached(self, *, now: float) -> None:
         """A host (re)attached to the link: drop a half-typed line; greet on SPI."""
@@ -208,8 +289,10 @@ class ModuleEngine:
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` must next be called (None: no timer needed)."""
-        deadlines = [d for d in (self._payload_deadline, self._wait and self._wait.deadline) if d]
-        return min(deadlines) if deadlines else None
+        radio = self._radio_events[0][0] if self._radio_events else None
+        wait = self._wait.deadline if self._wait is not None else None
+        deadlines = (self._payload_deadline, wait, self._reset_at, radio)
+        return min((d for d in deadlines if d is not None), default=None)
 
     @property
     def host_backlog(self) -> int:
@@ -251,8 +334,20 @@ class ModuleEngine:
         if conn is None:
             return
         slot.connection = None
-        self._conn_slots.pop(conn.conn, None)
-        self.emit(m.CloseConnection(conn=conn.conn, abort=abort))
+        if self._conn_slots.pop(conn.conn, None) is not None:
+            self.emit(m.CloseConnection(conn=conn.conn, abort=abort))
+
+    def lose_connections(self) -> None:
+        """The link went down: servers stop, connections break (their R0/S3 answer -1)."""
+        for slot in self.sockets:
+            conn = slot.connection
+            if conn is not None and self._conn_slots.pop(conn.conn, None) is not None:
+                conn.lost = True
+                self.emit(m.CloseConnection(conn=conn.conn, abort=True))
+            if slot.server is not None:
+                self._listener_slots.pop(slot.server.listener, None)
+                self.emit(m.StopListening(listener=slot.server.listener))
+                slot.server = None
 
     def stop_server(self, slot_index: int) -> None:
         """Stop a socket's server and close its accepted client."""
@@ -301,6 +396,108 @@ class ModuleEngine:
         for index in range(len(self.sockets)):
             self.close_connection(index, abort=True)
             self.stop_server(index)
+
+    # ------------------------------------------------------------------ Wi-Fi and settings
+
+    def associate(self, ap: AccessPoint) -> None:
+        """Join ``ap`` and take the address its DHCP (or the static settings) gives."""
+        wifi = self.wifi
+        regs = wifi.registers
+        wifi.joined_ssid = ap.ssid
+        wifi.rejoin_ssid = None
+        if not regs.dhcp:
+            wifi.ip, wifi.mask, wifi.gateway = regs.static_ip, regs.static_mask, regs.static_gateway
+            wifi.dns1, wifi.dns2 = regs.dns1, regs.dns2
+        elif ap.dhcp is not None:
+            lease = ap.dhcp
+            wifi.ip, wifi.mask, wifi.gateway = lease.ip, lease.netmask, lease.gateway
+            wifi.dns1, wifi.dns2 = lease.dns1, lease.dns2
+        else:
+            address = ipaddress.IPv4Address(self.host_address)
+            prefix = 8 if address.is_loopback else 24
+            network = ipaddress.IPv4Network(f"{address}/{prefix}", strict=False)
+            gateway = next(network.hosts())
+            wifi.ip, wifi.mask, wifi.gateway = str(address), str(network.netmask), str(gateway)
+            wifi.dns1, wifi.dns2 = str(gateway), "0.0.0.0"
+
+    def soft_ap_ip(self) -> str:
+        """The soft AP's own address (Z6, else the host address)."""
+        return self.soft_ap.registers.ip or self.host_address
+
+    def soft_ap_ssid(self) -> str:
+        """The soft AP's SSID (AS, else ``eS-WiFi_AP_<MAC>``)."""
+        return self.soft_ap.registers.ssid or "eS-WiFi_AP_" + self.mac.replace(":", "")
+
+    def live_settings(self) -> SavedSettings:
+        """The settings Z1 would save now."""
+        return SavedSettings(
+            wifi=self.wifi.registers,
+            access_point=self.soft_ap.registers,
+            mac=self.mac,
+            product_name=self.product_name,
+        )
+
+    def apply_settings(self, settings: SavedSettings) -> None:
+        self.wifi.registers = settings.wifi
+        self.soft_ap.registers = settings.access_point
+        self.mac = settings.mac
+        self.product_name = settings.product_name
+
+    def store_settings(self, stored: StoredSettings) -> None:
+        """Replace the saved settings and ask the outer layer to persist them."""
+        self.stored_settings = stored
+        self.emit(m.SaveSettings(snapshot=stored.to_dict()))
+
+    def schedule_reset(self) -> None:
+        """Reboot after :data:`RESET_DELAY`: sockets close now, the greeting comes later."""
+        self.leave_network()
+        self._reset_at = self.now + RESET_DELAY
+
+    def _reboot(self) -> None:
+        self._reset_at = None
+        self._power_on()
+        link = self.profile.link
+        self._write(framing.SPI_GREETING if link is LinkProfile.SPI else framing.PROMPT)
+
+    def _power_on(self) -> None:
+        """Volatile state as after power-up; settings from the selected space."""
+        self.sockets = [SocketSlot() for _ in range(SOCKET_COUNT)]
+        self.current = 0
+        self.wifi = WifiState()
+        self.soft_ap = SoftApState()
+        self.scan_settings = ScanSettings()
+        self.ping_settings = PingSettings()
+        self.scan_results: deque[bytes] | None = None
+        """Entries of an ``F0=2`` scan still to be fetched with MR."""
+        self.message_type = self.profile.message_type
+        self.message_suppression = 0
+        self.human_mode = False
+        self.mr_queue = MessageQueue(depth=self.profile.mr_queue_depth)
+        self._reader.discard_line()
+        self._pending_async: list[bytes] = []
+        self._conn_slots: dict[int, int] = {}
+        self._listener_slots: dict[int, int] = {}
+        self._command: CommandLine | None = None
+        self._wait: Wait | None = None
+        self._payload: ReadPayload | None = None
+        self._payload_data = bytearray()
+        self._payload_deadline: float | None = None
+        self.apply_settings(self.stored_settings.current() or self.factory_settings)
+        regs = self.wifi.registers
+        ap = self.radio.find(regs.ssid) if regs.auto_connect and regs.ssid else None
+        if ap is not None and ap.admits(regs.security, regs.passphrase):
+            self.associate(ap)
+
+    def _repoll(self, event: m.NetEvent | None = None) -> None:
+        """Let the waiting command look at the state again (after an event or a change)."""
+        if self._wait is not None:
+            outcome = self._wait.poll(event)
+            if outcome is not None:
+                self._wait = None
+                self._settle(outcome)
+
+    def _announce_link(self, message: bytes) -> None:
+        self.announce(message + (b"\r\nOK" if self.profile.link_events_end_with_ok else b""))
 
     # ------------------------------------------------------------------ command loop
 
@@ -449,7 +646,17 @@ class ModuleEngine:
                 server = self.sockets[index].server if index is not None else None
                 if server is not None and server.listener == listener:
                     server.state = ServerState.LISTENING
-            case m.Listening() | m.ListenFailed() | m.Sent() | m.Connected() | m.ConnectFailed():
+            case (
+                m.Listening()
+                | m.ListenFailed()
+                | m.Sent()
+                | m.Connected()
+                | m.ConnectFailed()
+                | m.Resolved()
+                | m.ResolveFailed()
+                | m.PingReply()
+                | m.PingFailed()
+            ):
                 pass  # consumed by the waiting command's poll
             case _:
                 raise LocalProtocolError(f"unexpected network event {event!r}")

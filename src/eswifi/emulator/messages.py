@@ -8,8 +8,10 @@ engine already closed is recognised and dropped.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 
 class Transport(Enum):
@@ -165,6 +167,33 @@ class CloseConnection(Effect):
     abort: bool = False
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resolve(Effect):
+    """Look a host name up (answered by Resolved or ResolveFailed)."""
+
+    request: int
+    name: str
+    timeout_ms: int
+    """The backend gives up (ResolveFailed) after this long."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ping(Effect):
+    """Send one ICMP echo request (answered by PingReply or PingFailed)."""
+
+    request: int
+    host: str
+    timeout_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SaveSettings(Effect):
+    """Persist the module's saved settings (Z1/Z2/Z3); None erases them."""
+
+    snapshot: Mapping[str, Any] | None
+    """JSON-compatible data, read back with ``StoredSettings.from_dict``."""
+
+
 # --------------------------------------------------------------------------- events
 
 
@@ -253,4 +282,31 @@ class Sent(NetEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendFailed(NetEvent):
     conn: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resolved(NetEvent):
+    request: int
+    address: str
+    """Dotted-decimal IPv4 address."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResolveFailed(NetEvent):
+    request: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PingReply(NetEvent):
+    request: int
+    rtt_ms: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PingFailed(NetEvent):
+    """No echo reply in time, or the host is unreachable."""
+
+    request: int
     reason: str

@@ -1,8 +1,8 @@
 """Firmware profiles: frozen descriptions of how one firmware build behaves.
 
 Where real firmware versions differ (I? string, MT default, the port printed in
-``Accepted``, the link build), the difference is a field here, never an ``if`` in a
-command handler.
+``Accepted``, the link build, the scan protocol, country codes …), the difference is a
+field here, never an ``if`` in a command handler.
 """
 
 from __future__ import annotations
@@ -56,6 +56,17 @@ class FirmwareProfile:
     """Asynchronous messages kept for MR on the SPI build; the oldest is dropped beyond it."""
     udp_source_port_quirk: bool = True
     """A UDP client (P6=1) sends from the P4 port instead of P2 (spec §5 row 5)."""
+    async_scan: bool = False
+    """``F0=2`` returns one access point per reply and the next ones on ``MR`` (spec §2.8);
+    otherwise ``F0=2`` prints the whole list, each entry in ``[SOMA]…[EOMA]``, in one reply."""
+    country_codes: tuple[str, ...] = ()
+    """Country codes ``CN`` accepts; empty: any two letters (C3.5.2.5 takes CA/FR/US/JP)."""
+    default_country: str = "US"
+    """Country code at factory defaults."""
+    link_events_end_with_ok: bool = False
+    """``[INFO   ] Link Down``/``Link Up`` are followed by ``OK`` before the prompt (C6)."""
+    dns_error_code: int = -6
+    """The number after ``[DNS  LU] Host not found <name>:`` (lwIP 2.0 ``ERR_VAL``)."""
 
     def __post_init__(self) -> None:
         if self.message_type not in (0, 1):
@@ -63,18 +74,34 @@ class FirmwareProfile:
         low, high = self.backlog_range
         if not 0 <= low <= high:
             raise ConfigError(f"bad backlog_range {self.backlog_range}")
+        if self.default_country not in self.country_codes and self.country_codes:
+            raise ConfigError(f"default_country {self.default_country!r} not in country_codes")
+        if self.mr_queue_depth < 1:
+            raise ConfigError(f"mr_queue_depth must be at least 1, not {self.mr_queue_depth}")
+
+    @property
+    def product_name(self) -> str:
+        """The last field of the ``I?`` line."""
+        return self.info.rsplit(",", 1)[-1]
+
+    def info_line(self, product_name: str) -> str:
+        """The ``I?`` line with ``product_name`` (set by ``ZN``) as its last field."""
+        return self.info.rsplit(",", 1)[0] + "," + product_name
 
 
 UART_C6 = FirmwareProfile(
     name="C6.2.1.11",
     info="ISM43362-M3G-L44,C6.2.1.11,v6.2.1,v2.0.3,v9.0.0,120000000,Inventek eS-WiFi",
     link=LinkProfile.UART,
+    link_events_end_with_ok=True,
 )
 SPI_C3525 = FirmwareProfile(
     name="C3.5.2.5.STM",
     info="ISM43362-M3G-L44-SPI,C3.5.2.5.STM,v3.5.2,v1.4.0.rc1,v8.2.1,120000000,Inventek eS-WiFi",
     link=LinkProfile.SPI,
     backlog_range=(1, 6),
+    async_scan=True,
+    country_codes=("CA", "FR", "US", "JP"),
 )
 
 PROFILES: Mapping[str, FirmwareProfile] = {p.name: p for p in (UART_C6, SPI_C3525)}
@@ -84,3 +111,16 @@ DEFAULT_FOR_LINK: Mapping[LinkProfile, FirmwareProfile] = {
     LinkProfile.UART: UART_C6,
     LinkProfile.SPI: SPI_C3525,
 }
+
+
+def profile_named(name: str) -> FirmwareProfile:
+    """The built-in profile called ``name``.
+
+    Raises:
+        ConfigError: no such profile (the message lists the known names).
+    """
+    try:
+        return PROFILES[name]
+    except KeyError:
+        known = ", ".join(sorted(PROFILES))
+        raise ConfigError(f"unknown firmware {name!r} (known: {known})") from None

@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from eswifi.emulator import messages as m
 from eswifi.emulator.backends.asyncio_net import AsyncioNetwork
@@ -79,7 +79,17 @@ class _LinkGone:
     """No host can attach any more (stdin reached its end)."""
 
 
-_Input = _HostAttached | _HostDetached | _HostData | _LinkGone | m.NetEvent
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """Work submitted from outside the engine task (a control channel)."""
+
+    action: Callable[[float], object]
+
+
+_Input = _HostAttached | _HostDetached | _HostData | _LinkGone | _Call | m.NetEvent
+
+SaveSettings = Callable[[Mapping[str, Any] | None], None]
+"""Persists the module's saved settings (``Z1``/``Z2``/``Z3``)."""
 
 
 class ModuleRuntime:
@@ -90,6 +100,7 @@ class ModuleRuntime:
         link: where hosts attach.
         network: builds the network backend (default: real sockets).
         trace: called with every byte that crosses the host link, both ways.
+        save_settings: persists what the module saves (default: kept in memory only).
         host_backlog_limit: see :data:`HOST_BACKLOG_LIMIT`.
         output_limit: see :data:`OUTPUT_LIMIT`.
     """
@@ -101,6 +112,7 @@ class ModuleRuntime:
         *,
         network: NetworkFactory = asyncio_network,
         trace: TraceHook | None = None,
+        save_settings: SaveSettings | None = None,
         host_backlog_limit: int = HOST_BACKLOG_LIMIT,
         output_limit: int = OUTPUT_LIMIT,
     ) -> None:
@@ -108,6 +120,7 @@ class ModuleRuntime:
         self.link = link
         self._network_factory = network
         self._trace = trace
+        self._save_settings = save_settings
         self._backlog_limit = host_backlog_limit
         self._output_limit = output_limit
         self._network: NetworkBackend | None = None
@@ -129,6 +142,11 @@ class ModuleRuntime:
     def host_attached(self) -> bool:
         """A host is attached to the link."""
         return self._session is not None
+
+    def submit(self, action: Callable[[float], object]) -> None:
+        """Run ``action(now)`` on the engine task between two inputs, then carry out the
+        effects it caused (control channels change the radio this way)."""
+        self._post(_Call(action))
 
     @property
     def host_reading_paused(self) -> bool:
@@ -208,6 +226,8 @@ class ModuleRuntime:
                 if self._session is session:
                     self._session = None
                 self._drop_output(session)
+            case _Call(action=action):
+                action(now)
             case m.NetEvent():
                 engine.receive_net(item, now=now)
 
@@ -217,6 +237,9 @@ class ModuleRuntime:
         for effect in effects:
             if isinstance(effect, m.HostWrite):
                 self._send_to_host(effect.data)
+            elif isinstance(effect, m.SaveSettings):
+                if self._save_settings is not None:
+                    self._save_settings(effect.snapshot)
             else:
                 network.execute(effect)
 

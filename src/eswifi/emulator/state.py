@@ -156,21 +156,23 @@ class SocketSlot:
     connection: Connection | None = None
 
 
-class LinkState(Enum):
-    DOWN = "down"
-    UP = "up"
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WifiRegisters:
-    """C1–CN settings."""
+    """C1–CN settings (saved by Z1)."""
 
     ssid: str = ""
     passphrase: str = ""
     security: int = 3
     dhcp: bool = True
+    ip_version: int = 0
+    static_ip: str = "0.0.0.0"
+    static_mask: str = "0.0.0.0"
+    static_gateway: str = "0.0.0.0"
+    dns1: str = "0.0.0.0"
+    dns2: str = "0.0.0.0"
     join_retries: int = 5
     auto_connect: int = 0
+    wep_auth: int = 0
     country: str = "US"
 
 
@@ -180,6 +182,11 @@ class WifiState:
 
     registers: WifiRegisters = field(default_factory=WifiRegisters)
     joined_ssid: str | None = None
+    """The access point the station is associated with."""
+    rejoin_ssid: str | None = None
+    """Lost its access point (link down) and re-associates when it comes back."""
+    ap_active: bool = False
+    """The soft AP is up (sockets work as when joined)."""
     ip: str = "0.0.0.0"
     mask: str = "0.0.0.0"
     gateway: str = "0.0.0.0"
@@ -187,8 +194,71 @@ class WifiState:
     dns2: str = "0.0.0.0"
 
     @property
-    def joined(self) -> bool:
+    def associated(self) -> bool:
+        """The station is joined to an access point (CS answers 1)."""
         return self.joined_ssid is not None
+
+    @property
+    def joined(self) -> bool:
+        """A network interface is up: joined as a station, or the soft AP runs."""
+        return self.joined_ssid is not None or self.ap_active
+
+    def clear_address(self) -> None:
+        self.ip = self.mask = self.gateway = self.dns1 = self.dns2 = "0.0.0.0"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanSettings:
+    """F1–F5."""
+
+    repeat: int = 1
+    delay_ms: int = 0
+    channel: int = 0
+    """0: every channel."""
+    bssid: str = "00:00:00:00:00:00"
+    """All zeros: any BSSID."""
+    ssid: str = ""
+    """Empty: any SSID."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PingSettings:
+    """T1–T3."""
+
+    target: str = "0.0.0.0"
+    count: int = 1
+    delay_ms: int = 1000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SoftApRegisters:
+    """A1, A2, AS, AC, AT, AL, Z6 (saved by Z1)."""
+
+    ssid: str = ""
+    """Empty: ``eS-WiFi_AP_<MAC without colons>``."""
+    ssid_mode: int = 0
+    security: int = 3
+    passphrase: str = ""
+    channel: int = 1
+    max_clients: int = 4
+    lease_time: int = 1
+    ip: str = ""
+    """Empty: the module's host address."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SoftApClient:
+    mac: str
+    ip: str
+    rssi: int
+
+
+@dataclass(slots=True, kw_only=True)
+class SoftApState:
+    """The running soft AP."""
+
+    registers: SoftApRegisters = field(default_factory=SoftApRegisters)
+    clients: list[SoftApClient] = field(default_factory=list)
 
 
 @dataclass(slots=True, kw_only=True)

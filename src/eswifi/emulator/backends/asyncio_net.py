@@ -6,7 +6,9 @@ each result is reported later through ``post``. Listening sockets are created by
 that clients wait in the kernel backlog, in arrival order, until the engine asks for the
 next one (:class:`~eswifi.emulator.messages.AcceptNext`). Client connections may run TLS
 (:mod:`~eswifi.emulator.backends.tls_context`); UDP and UDP-Lite sockets are unconnected
-datagram endpoints (UDP-Lite falls back to UDP where the OS has no UDP-Lite).
+datagram endpoints (UDP-Lite falls back to UDP where the OS has no UDP-Lite). Name lookups
+go through the loop's resolver and pings through :mod:`~eswifi.emulator.backends.icmp`,
+each bounded by the timeout its request carries.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from eswifi.emulator import messages as m
-from eswifi.emulator.backends import tls_context
+from eswifi.emulator.backends import icmp, tls_context
 from eswifi.errors import LocalProtocolError
 
 Post = Callable[[m.NetEvent], None]
@@ -261,6 +263,10 @@ class AsyncioNetwork:
                     connection.transport.resume_reading()
             case m.CloseConnection(conn=conn, abort=abort):
                 self._close_connection(conn, abort=abort)
+            case m.Resolve():
+                self._spawn(self._resolve(effect), effect.request)
+            case m.Ping():
+                self._spawn(self._ping(effect), effect.request)
             case _:
                 raise LocalProtocolError(f"not a network request: {effect!r}")
 
@@ -470,6 +476,32 @@ class AsyncioNetwork:
         self._live.discard(connection)
         if self._conns.get(connection.conn) is connection:
             del self._conns[connection.conn]
+
+    # ------------------------------------------------------------------ lookups
+
+    async def _resolve(self, request: m.Resolve) -> None:
+        try:
+            async with asyncio.timeout(request.timeout_ms / 1000):
+                infos = await self.loop.getaddrinfo(
+                    request.name, None, family=socket.AF_INET, type=socket.SOCK_STREAM
+                )
+        except (OSError, TimeoutError, UnicodeError) as exc:
+            self.post(m.ResolveFailed(request=request.request, reason=_reason(exc)))
+            return
+        address = str(infos[0][4][0]) if infos else None
+        if address is None:
+            self.post(m.ResolveFailed(request=request.request, reason="no address"))
+        else:
+            self.post(m.Resolved(request=request.request, address=address))
+
+    async def _ping(self, request: m.Ping) -> None:
+        try:
+            async with asyncio.timeout(request.timeout_ms / 1000):
+                rtt_ms = await icmp.echo(request.host)
+        except (OSError, TimeoutError) as exc:
+            self.post(m.PingFailed(request=request.request, reason=_reason(exc)))
+            return
+        self.post(m.PingReply(request=request.request, rtt_ms=rtt_ms))
 
     # ------------------------------------------------------------------ tasks
 

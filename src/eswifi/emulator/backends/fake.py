@@ -7,13 +7,15 @@ expiry). Tests play the remote side through :class:`FakePeer` objects: connect t
 module server, send, close, reset or vanish, and read what the module sent. Remote
 servers for module clients are :class:`FakeServer` (TCP, optionally TLS with a scripted
 certificate check, or a black hole that never answers); remote UDP endpoints are
-:class:`FakeDatagramPeer`.
+:class:`FakeDatagramPeer`. Name lookups and pings are scripted: :attr:`FakeNetwork.hosts`
+and :attr:`FakeNetwork.ping_times`.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from eswifi.emulator import messages as m
@@ -22,6 +24,8 @@ SEGMENT = 8192
 """Largest chunk a fake peer delivers in one event."""
 EPHEMERAL_PORTS = 49152
 """First port the fake network hands out for "any port" (port 0)."""
+DEFAULT_HOSTS: Mapping[str, str] = {"localhost": "127.0.0.1"}
+DEFAULT_PING_TIMES: Mapping[str, float] = {"127.0.0.1": 0.1}
 
 
 @dataclass(slots=True, eq=False)
@@ -130,7 +134,18 @@ class _Listener:
 class FakeNetwork:
     """A deterministic network: module listeners, test-driven peers, keep-alive timers."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        hosts: Mapping[str, str] = DEFAULT_HOSTS,
+        ping_times: Mapping[str, float] = DEFAULT_PING_TIMES,
+    ) -> None:
+        self.hosts = dict(hosts)
+        """Names ``Resolve`` finds (anything else fails, as an unknown name does)."""
+        self.ping_times = dict(ping_times)
+        """Round-trip time in ms of each host that answers pings (others never answer)."""
+        self.silent_resolver = False
+        """Let lookups hang (the engine's deadline decides), like an unreachable DNS server."""
         self._events: list[m.NetEvent] = []
         self._listeners: dict[int, _Listener] = {}
         self._peers: dict[int, FakePeer] = {}
@@ -190,7 +205,17 @@ class FakeNetwork:
                 else:
                     self._deliver_datagram(data, source, (host, port))
                     self._post(m.Sent(conn=conn, count=len(data)))
-            case m.CancelSend() | m.HostWrite():
+            case m.Resolve(request=request, name=name):
+                if self.silent_resolver:
+                    return
+                if name in self.hosts:
+                    self._post(m.Resolved(request=request, address=self.hosts[name]))
+                else:
+                    self._post(m.ResolveFailed(request=request, reason="name not known"))
+            case m.Ping(request=request, host=host):
+                if host in self.ping_times:
+                    self._post(m.PingReply(request=request, rtt_ms=self.ping_times[host]))
+            case m.CancelSend() | m.HostWrite() | m.SaveSettings():
                 pass
 
     def drain_events(self) -> list[m.NetEvent]:

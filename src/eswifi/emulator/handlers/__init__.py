@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from eswifi.emulator.handlers import clients, data, servers, system, tls, transport, wifi
+from eswifi.emulator.handlers import (
+    access_point,
+    clients,
+    data,
+    lookup,
+    servers,
+    system,
+    tls,
+    transport,
+    wifi,
+)
 
 ALL_HANDLERS: Mapping[str, object] = {
     **transport.HANDLERS,
@@ -19,5 +29,7 @@ ALL_HANDLERS: Mapping[str, object] = {
     **data.HANDLERS,
     **wifi.HANDLERS,
     **system.HANDLERS,
+    **lookup.HANDLERS,
+    **access_point.HANDLERS,
 }
 """Every built-in handler by wire code."""

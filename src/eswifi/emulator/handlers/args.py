@@ -33,3 +33,17 @@ def text(command: CommandLine, index: int, max_length: int) -> str | None:
     if index >= len(command.args) or len(command.args[index]) > max_length:
         return None
     return command.args[index].decode("latin-1")
+
+
+def mac(command: CommandLine, index: int) -> str | None:
+    """A MAC address argument (1–2 hex digits per byte, as ST sends ``%X``), normalised to
+    upper-case two-digit form, or None."""
+    if index >= len(command.args):
+        return None
+    parts = command.args[index].strip(b" ").split(b":")
+    if len(parts) != 6 or not all(1 <= len(p) <= 2 for p in parts):
+        return None
+    try:
+        return ":".join(f"{int(p, 16):02X}" for p in parts)
+    except ValueError:
+        return None

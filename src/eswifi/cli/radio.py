@@ -1,0 +1,171 @@
+"""The radio side of ``eswifi emulate``: ``--radio``, ``--firmware``, ``--state`` and the
+``--control`` side channel.
+
+Kept apart from the link and runtime options so that ``emulate`` only calls
+:func:`add_arguments`, :func:`build_engine` and :func:`serve_control`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from eswifi.emulator.config import EmulatorConfig, load_config
+from eswifi.emulator.control import run_control_command
+from eswifi.emulator.engine import ModuleEngine
+from eswifi.emulator.profile import PROFILES, LinkProfile
+from eswifi.emulator.runtime import ModuleRuntime
+from eswifi.emulator.settings import SavedSettings, StoredSettings
+from eswifi.errors import ConfigError
+
+MAX_CONTROL_LINE = 1024
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the radio options to the ``emulate`` parser."""
+    parser.add_argument(
+        "--radio",
+        metavar="FILE",
+        type=Path,
+        help="virtual radio (access points, module MAC/name, DNS names, link events, firmware "
+        "overrides) from a TOML file; see docs/wifi-and-system.md (default: built-in)",
+    )
+    parser.add_argument(
+        "--firmware",
+        metavar="NAME",
+        choices=sorted(PROFILES),
+        help="firmware profile: " + ", ".join(sorted(PROFILES)) + " (default: "
+        "C6.2.1.11 for --link uart, C3.5.2.5.STM for --link spi)",
+    )
+    parser.add_argument(
+        "--state",
+        metavar="FILE",
+        type=Path,
+        help="keep what Z1 saves in FILE (JSON) across runs (default: in memory only)",
+    )
+    parser.add_argument(
+        "--control",
+        metavar="HOST:PORT",
+        help="serve fault-injection commands (vanish/appear <ssid>, rssi, station, status) "
+        "one per line on a TCP socket; port 0 picks a free one, printed as 'control: …'",
+    )
+
+
+class StateFile:
+    """The JSON file behind ``--state``: read at start, rewritten whole on every save."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self, factory: SavedSettings) -> StoredSettings | None:
+        """The stored settings, or None when the file does not exist yet.
+
+        Raises:
+            ConfigError: the file exists but is not a settings snapshot.
+        """
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{self.path}: cannot read the state file: {exc}") from None
+        try:
+            return StoredSettings.from_dict(data, factory=factory)
+        except ConfigError as exc:
+            raise ConfigError(f"{self.path}: {exc}") from None
+
+    def save(self, snapshot: Mapping[str, Any] | None) -> None:
+        """Write atomically (a crash leaves the old file or the new one, never half)."""
+        if snapshot is None:
+            self.path.unlink(missing_ok=True)
+            return
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        temporary.write_text(json.dumps(snapshot, indent=2) + "\n", encoding="utf-8")
+        os.replace(temporary, self.path)
+
+
+def build_engine(
+    args: argparse.Namespace, *, link: LinkProfile, host_address: str, now: float
+) -> tuple[ModuleEngine, StateFile | None]:
+    """The module engine the options describe, and its state file if any.
+
+    Raises:
+        ConfigError: a bad radio file, firmware name or state file.
+    """
+    config = load_config(args.radio) if args.radio is not None else EmulatorConfig()
+    profile = config.profile(link=link, name=args.firmware)
+
+    def engine(stored: StoredSettings | None = None) -> ModuleEngine:
+        return ModuleEngine(
+            profile=profile,
+            radio=config.radio,
+            host_address=host_address,
+            stored_settings=stored,
+            started_at=now,
+        )
+
+    if args.state is None:
+        return engine(), None
+    state = StateFile(args.state)
+    return engine(state.load(engine().factory_settings)), state
+
+
+def control_address(text: str) -> tuple[str, int]:
+    """Parse ``HOST:PORT`` for ``--control``."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"--control: expected HOST:PORT, got {text!r}")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+@contextlib.asynccontextmanager
+async def serve_control(
+    runtime: ModuleRuntime, address: tuple[str, int]
+) -> AsyncIterator[asyncio.Server]:
+    """Serve control commands for ``runtime`` on ``address`` while the context is open."""
+
+    clients: set[asyncio.StreamWriter] = set()
+
+    async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        clients.add(writer)
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                answer = await _run(runtime, line[:MAX_CONTROL_LINE].decode("utf-8", "replace"))
+                writer.write(answer.encode("utf-8") + b"\n")
+                await writer.drain()
+        except (ConnectionError, ValueError):  # ValueError: line over the reader's limit
+            pass
+        finally:
+            clients.discard(writer)
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    server = await asyncio.start_server(client, *address, limit=MAX_CONTROL_LINE)
+    try:
+        yield server
+    finally:
+        server.close()
+        for writer in list(clients):
+            writer.close()
+        await server.wait_closed()
+
+
+async def _run(runtime: ModuleRuntime, line: str) -> str:
+    done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def action(now: float) -> None:
+        if not done.done():
+            done.set_result(run_control_command(runtime.engine, line, now=now))
+
+    runtime.submit(action)
+    return await done

@@ -1,0 +1,96 @@
+"""``eswifi send URL CMD…``: one-shot commands for scripts.
+
+Each CMD is sent in turn; what each reply printed goes to stdout (one line per line,
+nothing for a bare OK; ``--hex`` dumps the whole reply), an ERROR reply and async
+messages seen on the way to stderr. The first ERROR stops the run. Exit status: 0 every
+reply was OK, 1 the module answered ERROR, 2 bad usage, 3 the link failed (cannot open,
+timeout, garbage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from eswifi.cli.linecmd import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_link_arguments,
+    describe_failure,
+    hexdump,
+    open_module,
+    parse_typed,
+    render_body,
+    render_message,
+    render_reply,
+)
+from eswifi.errors import EsWifiError
+
+HELP = "send AT commands to a module and print the replies (exit 1 on ERROR)"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``send`` to the ``eswifi`` command line."""
+    parser = subparsers.add_parser(
+        "send", help=HELP, description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    configure(parser)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_link_arguments(parser)
+    parser.add_argument(
+        "commands",
+        metavar="CMD",
+        nargs="+",
+        help='command lines, e.g. "I?" "P0=1"; "S3 <text>" sends text (\\r \\n \\xNN escapes)',
+    )
+    parser.add_argument("--hex", action="store_true", help="show replies as a hex dump")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Send the commands; returns the exit status."""
+    try:
+        typed = [parse_typed(text) for text in args.commands]
+    except ValueError as exc:
+        print(f"eswifi send: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        module = open_module(args)
+    except EsWifiError as exc:
+        status, text = describe_failure(exc)
+        print(text, file=sys.stderr)
+        return status
+    with module:
+        module.channel.add_listener(
+            lambda message: print(render_message(message), file=sys.stderr, flush=True)
+        )
+        for item in typed:
+            try:
+                reply = module.command(item.line, payload=item.payload, check=False)
+            except EsWifiError as exc:
+                status, text = describe_failure(exc)
+                print(text, file=sys.stderr)
+                return status
+            if not reply.ok:
+                print(render_reply(reply, hex_view=args.hex), file=sys.stderr, flush=True)
+                return EXIT_ERROR
+            shown = hexdump(reply.raw) if args.hex else render_body(reply)
+            if shown:
+                print(shown, flush=True)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``send`` on its own (``python -m eswifi.cli.send``)."""
+    parser = argparse.ArgumentParser(prog="eswifi send", description=__doc__)
+    configure(parser)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,528 @@
+"""The module-level API: open a link, join a network, query the module, make sockets.
+
+:class:`Module` owns one :class:`~eswifi.client.link.CommandChannel` (and so the command
+lock), the table of the module's four sockets and a cache of the per-socket registers it
+set (``P0``, ``R1``, ``R2``, ``P2``…), so that repeated operations do not resend values
+the module already has. Socket objects (:mod:`eswifi.client.socket`) run their command
+sequences through it.
+
+Any failure that leaves the module's state unknown (a timeout, a malformed reply, a raw
+:meth:`Module.command`) drops the cache, so the next operation sets everything again.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import random
+import re
+import socket as _socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from types import TracebackType
+from typing import Literal, Self
+
+from eswifi.client.link import CommandChannel, Link, SerialLink, Trace
+from eswifi.client.socket import EsWifiSocket
+from eswifi.errors import (
+    CommandError,
+    LinkError,
+    NameResolutionError,
+    RemoteProtocolError,
+    SocketError,
+)
+from eswifi.wire.replies import MAX_READ, AsyncMessage, Reply
+
+SOCKET_COUNT = 4
+"""The module has four sockets, P0=0..3."""
+JOIN_TIMEOUT = 30.0
+"""Seconds a join (C0) may take."""
+DYNAMIC_PORTS = (49152, 65535)
+"""Where ``bind(("", 0))`` and client sockets take their local port from."""
+
+_SCAN_LINE = re.compile(
+    r'#(\d+),"(.*)",([0-9A-Fa-f:]{17}),(-?\d+),([\d.]+),([^,]*),([^,]*),([^,]*),(\d+)'
+)
+
+
+class Security(IntEnum):
+    """Wi-Fi security types, numbered as ``C3`` takes them."""
+
+    OPEN = 0
+    WEP = 1
+    WPA = 2
+    WPA2 = 3
+    WPA_WPA2 = 4
+    WPA2_TKIP = 5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModuleInfo:
+    """What ``I?`` reports."""
+
+    product: str
+    firmware: str
+    api: str
+    stack: str
+    rtos: str
+    cpu_clock: int | None
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkStatus:
+    """What ``C?`` reports (spec §3.1)."""
+
+    ssid: str
+    security: int
+    dhcp: bool
+    ip: str
+    mask: str
+    gateway: str
+    dns1: str
+    dns2: str
+    country: str
+    connected: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccessPoint:
+    """One line of a scan (``F0``)."""
+
+    ssid: str
+    bssid: str
+    rssi: int
+    rate: float
+    network_type: str
+    security: str
+    band: str
+    channel: int
+
+
+class Module:
+    """An eS-WiFi module behind a host link.
+
+    Args:
+        link: the byte link (see :meth:`open` for pyserial URLs).
+        spi: the module is an SPI build (replies padded with 0x15, messages via ``MR``).
+        timeout: default seconds to wait for a reply to a command.
+        trace: optional hook called with ``("tx"|"rx", bytes)`` for every transfer.
+        poll_interval: seconds between ``MR`` polls on an SPI link while waiting.
+    """
+
+    def __init__(
+        self,
+        link: Link,
+        *,
+        spi: bool = False,
+        timeout: float = 10.0,
+        trace: Trace | None = None,
+        poll_interval: float = 0.02,
+    ) -> None:
+        self.channel = CommandChannel(link, spi=spi, timeout=timeout, trace=trace)
+        self.poll_interval = poll_interval
+        self._lock = self.channel.lock
+        self._sockets: list[EsWifiSocket | None] = [None] * SOCKET_COUNT
+        self._selected: int | None = None
+        self._registers: list[dict[str, tuple[object, ...]]] = [{} for _ in range(SOCKET_COUNT)]
+        self._ip: str | None = None
+        self._random = random.Random()
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        link: Literal["uart", "spi"] = "uart",
+        *,
+        baudrate: int = 115_200,
+        timeout: float = 10.0,
+        trace: Trace | None = None,
+    ) -> Module:
+        """Open a module at a pyserial URL or device path.
+
+        Args:
+            url: ``/dev/ttyUSB0``, ``/dev/pts/7``, ``socket://127.0.0.1:7000``, ``loop://``,
+                ``spy://…`` — anything ``serial.serial_for_url`` takes.
+            link: ``"uart"`` or ``"spi"``: which module build is on the other end.
+
+        Raises:
+            ValueError: ``link`` is neither ``"uart"`` nor ``"spi"``.
+            LinkError: the port cannot be opened.
+        """
+        if link not in ("uart", "spi"):
+            raise ValueError(f"link must be 'uart' or 'spi', not {link!r}")
+        serial_link = SerialLink.open(url, baudrate=baudrate)
+        module = cls(serial_link, spi=link == "spi", timeout=timeout, trace=trace)
+        module.channel.discard()
+        return module
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Close every socket (best effort) and the link."""
+        if self.channel.closed:
+            return
+        for sock in list(self._sockets):
+            if sock is not None:
+                sock.close()
+        self.channel.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ raw access
+
+    def command(
+        self,
+        line: str | bytes,
+        *,
+        payload: bytes | None = None,
+        check: bool = True,
+        timeout: float | None = None,
+    ) -> Reply:
+        """Send one command line as typed (``"P?"``, ``"S3=5"`` with ``payload=b"hello"``).
+
+        The module's register cache is dropped, since the command may change anything.
+
+        Raises:
+            CommandError: the module answered ERROR (only with ``check=True``).
+            LinkTimeout, LinkError, RemoteProtocolError: see :meth:`CommandChannel.transact`.
+        """
+        with self._lock:
+            self._invalidate()
+            reply = self.channel.transact_line(line, payload=payload, timeout=timeout)
+            if check and not reply.ok:
+                raise _command_error(reply)
+            return reply
+
+    def messages(self, timeout: float = 0.0) -> list[AsyncMessage]:
+        """Async messages received so far, after waiting up to ``timeout`` for one.
+
+        On an SPI link this polls ``MR`` first.
+        """
+        if self.channel.spi:
+            self._run("MR")
+        self.channel.wait_messages(timeout)
+        return self.channel.take_messages()
+
+    # ------------------------------------------------------------------ information
+
+    def info(self) -> ModuleInfo:
+        """Product and firmware information (``I?``)."""
+        fields = self._run("I?").value.split(",")
+        fields += [""] * (7 - len(fields))
+        clock = fields[5].strip()
+        return ModuleInfo(
+            product=fields[0],
+            firmware=fields[1],
+            api=fields[2],
+            stack=fields[3],
+            rtos=fields[4],
+            cpu_clock=int(clock) if clock.isdigit() else None,
+            name=",".join(fields[6:]),
+        )
+
+    def mac(self) -> str:
+        """The MAC address, ``XX:XX:XX:XX:XX:XX`` (``Z5``)."""
+        return self._run("Z5").value.strip()
+
+    def status(self) -> NetworkStatus:
+        """The network settings and whether the module is joined (``C?``)."""
+        fields = self._run("C?").value.split(",")
+        if len(fields) < 15:
+            raise RemoteProtocolError(f"C? answered {len(fields)} fields, expected 15")
+        # SSID and passphrase may contain commas only in theory (C1/C2 split on them).
+        tail = fields[-13:]
+        return NetworkStatus(
+            ssid=",".join(fields[: len(fields) - 14]),
+            security=_int(tail[0]),
+            dhcp=tail[1] == "1",
+            ip=tail[3],
+            mask=tail[4],
+            gateway=tail[5],
+            dns1=tail[6],
+            dns2=tail[7],
+            country=tail[11],
+            connected=tail[12].strip() == "1",
+        )
+
+    def rssi(self) -> int:
+        """Signal strength of the joined access point in dBm, 0 when not joined (``CR``)."""
+        return _int(self._run("CR").value)
+
+    def is_joined(self) -> bool:
+        """Whether the module is joined to a network (``CS``)."""
+        return self._run("CS").value.strip() == "1"
+
+    def scan(self) -> list[AccessPoint]:
+        """The access points in range (``F0``)."""
+        found = []
+        for line in self._run("F0", timeout=JOIN_TIMEOUT).lines:
+            match = _SCAN_LINE.match(line)
+            if match is None:
+                continue
+            found.append(
+                AccessPoint(
+                    ssid=match.group(2),
+                    bssid=match.group(3),
+                    rssi=int(match.group(4)),
+                    rate=float(match.group(5)),
+                    network_type=match.group(6),
+                    security=match.group(7),
+                    band=match.group(8),
+                    channel=int(match.group(9)),
+                )
+            )
+        return found
+
+    # ------------------------------------------------------------------ network
+
+    def join(
+        self,
+        ssid: str,
+        passphrase: str = "",
+        security: Security | int | None = None,
+        *,
+        timeout: float = JOIN_TIMEOUT,
+    ) -> str:
+        """Join a network; returns the module's IP address.
+
+        ``security`` defaults to WPA2 with a passphrase and open without one.
+
+        Raises:
+            ValueError: the SSID or passphrase contains a comma (the module splits on it).
+            CommandError: the join failed (wrong passphrase, unknown network …).
+        """
+        for name, text in (("ssid", ssid), ("passphrase", passphrase)):
+            if "," in text or "\r" in text or "\n" in text:
+                raise ValueError(f"the module cannot take a {name} with a comma or line break")
+        if security is None:
+            security = Security.WPA2 if passphrase else Security.OPEN
+        with self._lock:
+            self._run("C1", ssid)
+            if passphrase:
+                self._run("C2", passphrase)
+            self._run("C3", int(security))
+            self._run("C4", 1)
+            reply = self._run("C0", timeout=timeout)
+            self._ip = None
+            for line in reply.lines:
+                # "[JOIN   ] <ssid>,<ip>,0,0" (spec §3.1)
+                parts = line.split("]", 1)[-1].strip().split(",")
+                if line.startswith("[JOIN") and len(parts) >= 2 and _is_ipv4(parts[1]):
+                    self._ip = parts[1]
+            return self.ip()
+
+    def leave(self) -> None:
+        """Leave the network (``CD``); every open connection is lost."""
+        with self._lock:
+            self._run("CD")
+            self._ip = None
+            for sock in self._sockets:
+                if sock is not None:
+                    sock._network_lost()
+
+    def ip(self) -> str:
+        """The module's IP address (``0.0.0.0`` when not joined)."""
+        with self._lock:
+            if self._ip is None:
+                self._ip = self.status().ip
+            return self._ip
+
+    def resolve(self, name: str) -> str:
+        """Resolve a host name through the module's DNS (``D0``); IPv4 literals pass through.
+
+        Raises:
+            NameResolutionError: the module could not resolve the name (also a
+                ``socket.gaierror``).
+        """
+        if _is_ipv4(name):
+            return str(ipaddress.IPv4Address(name))
+        if not name or "," in name or len(name) > 64:
+            raise NameResolutionError(_socket.EAI_NONAME, "Name or service not known")
+        with self._lock:
+            reply = self._run("D0", name, check=False, timeout=JOIN_TIMEOUT)
+            # D0 also writes P3 of the selected socket.
+            if self._selected is not None:
+                self._registers[self._selected].pop("P3", None)
+        address = reply.value.strip()
+        if not reply.ok or not _is_ipv4(address):
+            raise NameResolutionError(_socket.EAI_NONAME, "Name or service not known")
+        return address
+
+    def ping(
+        self, host: str, count: int = 1, *, interval: float | None = None
+    ) -> list[float | None]:
+        """Ping a host from the module (``T1``/``T2``/``T3``/``T0``).
+
+        Returns one round-trip time in seconds per echo, None where it timed out.
+
+        Raises:
+            NameResolutionError: ``host`` cannot be resolved.
+            CommandError: the module refused the ping.
+        """
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        address = self.resolve(host)
+        with self._lock:
+            self._run("T1", address)
+            self._run("T2", count)
+            if interval is not None:
+                self._run("T3", max(1, round(interval * 1000)))
+            reply = self._run("T0", timeout=JOIN_TIMEOUT + count * 5)
+        times: list[float | None] = []
+        for line in reply.lines:
+            if "," not in line:
+                continue
+            result = line.rsplit(",", 1)[1].strip()
+            if result.replace(".", "", 1).isdigit():
+                times.append(float(result) / 1000)
+            elif result.lower().startswith("timeout"):
+                times.append(None)
+        return times
+
+    def reset(self, *, timeout: float = 10.0) -> None:
+        """Software-reset the module (``ZR``) and wait until it is back.
+
+        Every socket is gone afterwards; the module also forgets its network.
+        """
+        with self._lock:
+            self._run("ZR", timeout=timeout)
+            self._invalidate()
+            self._ip = None
+            for sock in self._sockets:
+                if sock is not None:
+                    sock._network_lost()
+
+    # ------------------------------------------------------------------ sockets
+
+    def socket(
+        self,
+        family: int = _socket.AF_INET,
+        type: int = _socket.SOCK_STREAM,
+        proto: int = 0,
+    ) -> EsWifiSocket:
+        """A new socket on one of the module's four, like ``socket.socket()``.
+
+        Raises:
+            SocketError: ``EMFILE`` when all four module sockets are in use;
+                ``EAFNOSUPPORT``/``EPROTONOSUPPORT`` for anything but IPv4 TCP or UDP.
+        """
+        if family != _socket.AF_INET:
+            raise SocketError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
+        if type not in (_socket.SOCK_STREAM, _socket.SOCK_DGRAM):
+            raise SocketError(errno.EPROTONOSUPPORT, "Protocol not supported")
+        with self._lock:
+            for slot, taken in enumerate(self._sockets):
+                if taken is None:
+                    sock = EsWifiSocket(self, slot, family=family, type=type, proto=proto)
+                    self._sockets[slot] = sock
+                    self._registers[slot].clear()
+                    return sock
+        raise SocketError(errno.EMFILE, "Too many open files (the module has 4 sockets)")
+
+    def sockets(self) -> Sequence[EsWifiSocket | None]:
+        """The socket objects by module socket number (None: free)."""
+        return tuple(self._sockets)
+
+    # ------------------------------------------------------------------ for sockets
+
+    def _run(
+        self,
+        code: str,
+        *args: object,
+        payload: bytes | None = None,
+        timeout: float | None = None,
+        read_limit: int = MAX_READ,
+        check: bool = True,
+    ) -> Reply:
+        """One command; the cache is dropped if its outcome is unknown."""
+        try:
+            reply = self.channel.transact(
+                code, *args, payload=payload, timeout=timeout, read_limit=read_limit
+            )
+        except (LinkError, RemoteProtocolError):
+            self._invalidate()
+            raise
+        if check and not reply.ok:
+            raise _command_error(reply)
+        return reply
+
+    def _select(self, slot: int) -> None:
+        if self._selected != slot:
+            self._selected = None
+            self._run("P0", slot)
+            self._selected = slot
+
+    def _set(self, slot: int, code: str, *args: object) -> None:
+        """Set a per-socket register unless the module already has that value."""
+        if self._registers[slot].get(code) == args:
+            return
+        self._select(slot)
+        self._registers[slot].pop(code, None)
+        self._run(code, *args)
+        self._registers[slot][code] = args
+
+    def _forget(self, slot: int, *codes: str) -> None:
+        for code in codes:
+            self._registers[slot].pop(code, None)
+
+    def _invalidate(self) -> None:
+        self._selected = None
+        for registers in self._registers:
+            registers.clear()
+
+    def _release(self, sock: EsWifiSocket) -> None:
+        with self._lock:
+            if self._sockets[sock.slot] is sock:
+                self._sockets[sock.slot] = None
+
+    def _pick_port(self) -> int:
+        taken = {s._local_port for s in self._sockets if s is not None}
+        for _ in range(64):
+            port = self._random.randint(*DYNAMIC_PORTS)
+            if port not in taken:
+                return port
+        raise SocketError(errno.EADDRINUSE, "no free local port")  # pragma: no cover
+
+    def _idle(self, timeout: float) -> None:
+        """Wait up to ``timeout`` for something to happen (an async message on UART; one
+        ``MR`` poll and a short pause on SPI)."""
+        if self.channel.spi:
+            before = self.channel.message_count
+            self._run("MR")
+            if self.channel.message_count != before:
+                return
+            self.channel.wait_messages(min(timeout, self.poll_interval))
+        else:
+            self.channel.wait_messages(timeout)
+
+
+def _command_error(reply: Reply) -> CommandError:
+    detail = reply.message or reply.text.strip().replace("\r\n", " / ") or "module answered ERROR"
+    return CommandError(reply.command, reply.raw, detail)
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _int(text: str) -> int:
+    text = text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        raise RemoteProtocolError(f"expected a number, got {text!r}") from None

@@ -1,0 +1,115 @@
+"""Saved settings (Z0–Z3): what survives a reset, as values and as JSON-ready snapshots.
+
+The engine never touches a file: ``Z1``/``Z2``/``Z3`` emit a ``SaveSettings`` effect with
+:meth:`StoredSettings.to_dict`, and whoever runs the engine writes it where it wants
+(``eswifi emulate --state FILE``) and passes :meth:`StoredSettings.from_dict` back at start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any, TypeVar
+
+from eswifi.emulator.state import SoftApRegisters, WifiRegisters
+from eswifi.errors import ConfigError
+
+T = TypeVar("T")
+
+SNAPSHOT_VERSION = 1
+SPACES = 2
+"""Settings spaces Z3 chooses between."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SavedSettings:
+    """One settings space: Wi-Fi, soft AP and the module's identity."""
+
+    wifi: WifiRegisters
+    access_point: SoftApRegisters
+    mac: str
+    product_name: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "wifi": _record(self.wifi),
+            "access_point": _record(self.access_point),
+            "mac": self.mac,
+            "product_name": self.product_name,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, factory: SavedSettings) -> SavedSettings:
+        """Read a snapshot; missing fields keep ``factory`` values (older files still load)."""
+        if not isinstance(data, Mapping):
+            raise ConfigError("settings space must be a table")
+        return cls(
+            wifi=_load(factory.wifi, data.get("wifi", {}), "wifi"),
+            access_point=_load(factory.access_point, data.get("access_point", {}), "access_point"),
+            mac=_typed(data.get("mac", factory.mac), str, "mac"),
+            product_name=_typed(
+                data.get("product_name", factory.product_name), str, "product_name"
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredSettings:
+    """The module's flash: two settings spaces and the one in use."""
+
+    spaces: tuple[SavedSettings | None, ...] = (None,) * SPACES
+    selected: int = 0
+
+    def current(self) -> SavedSettings | None:
+        return self.spaces[self.selected]
+
+    def with_current(self, settings: SavedSettings | None) -> StoredSettings:
+        spaces = list(self.spaces)
+        spaces[self.selected] = settings
+        return replace(self, spaces=tuple(spaces))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": SNAPSHOT_VERSION,
+            "selected": self.selected,
+            "spaces": [s.to_dict() if s is not None else None for s in self.spaces],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, factory: SavedSettings) -> StoredSettings:
+        """Read what :meth:`to_dict` wrote.
+
+        Raises:
+            ConfigError: the data is not a settings snapshot of this version.
+        """
+        if not isinstance(data, Mapping) or data.get("version") != SNAPSHOT_VERSION:
+            raise ConfigError(f"not a version {SNAPSHOT_VERSION} settings snapshot")
+        selected = data.get("selected", 0)
+        spaces = data.get("spaces", [])
+        if selected not in range(SPACES) or not isinstance(spaces, list) or len(spaces) != SPACES:
+            raise ConfigError("bad settings spaces")
+        loaded = tuple(
+            SavedSettings.from_dict(s, factory=factory) if s is not None else None for s in spaces
+        )
+        return cls(spaces=loaded, selected=selected)
+
+
+def _record(value: object) -> dict[str, Any]:
+    return {f.name: getattr(value, f.name) for f in fields(value)}  # type: ignore[arg-type]
+
+
+def _load(default: T, data: object, where: str) -> T:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where} must be a table")
+    changes = {}
+    for f in fields(default):  # type: ignore[arg-type]
+        if f.name in data:
+            expected = type(getattr(default, f.name))
+            changes[f.name] = _typed(data[f.name], expected, f"{where}.{f.name}")
+    return replace(default, **changes)  # type: ignore[type-var]
+
+
+def _typed(value: object, expected: type, where: str) -> Any:
+    if type(value) is not expected:
+        raise ConfigError(f"{where} must be {expected.__name__}, not {type(value).__name__}")
+    return value

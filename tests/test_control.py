@@ -1,0 +1,121 @@
+"""Fault injection: control commands on an engine, and through the runtime."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from conftest import JOIN
+
+from eswifi.cli.radio import StateFile, serve_control
+from eswifi.emulator.control import run_control_command
+from eswifi.emulator.engine import ModuleEngine
+from eswifi.emulator.runtime import ModuleRuntime
+from eswifi.testing import EmulatorHarness
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def control(module: EmulatorHarness, line: str) -> str:
+    answer = run_control_command(module.engine, line, now=module.now)
+    module.pump()
+    return answer
+
+
+def test_vanish_and_appear(joined: EmulatorHarness) -> None:
+    assert control(joined, "vanish eswifi-lab") == "ok eswifi-lab gone"
+    assert joined.take_output() == b"\r\n[INFO   ] Link Down\r\nOK\r\n> "
+    assert control(joined, "status").startswith("ok joined=(lost eswifi-lab) ip=127.0.0.1")
+    assert control(joined, "appear eswifi-lab") == "ok eswifi-lab in range"
+    assert joined.take_output() == b"\r\n[INFO   ] Link Up\r\nOK\r\n> "
+    assert "eswifi-lab:up:-48" in control(joined, "status")
+
+
+def test_rssi_and_station(module: EmulatorHarness) -> None:
+    assert control(module, "rssi eswifi-open -90") == "ok eswifi-open -90 dBm"
+    assert b"-90," in module.send(b"F0\r")
+    assert control(module, "station 02:00:00:00:00:01").startswith("error:")
+    module.send(b"AD\r")
+    assert control(module, "station 02:00:00:00:00:01 -55") == "ok 02:00:00:00:00:01 joined"
+    assert module.take_output().startswith(b"\r\n[AP DHCP] Assigned 02:00:00:00:00:01 has ")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "",
+        "vanish",
+        "vanish nowhere",
+        "rssi eswifi-lab",
+        "rssi eswifi-lab loud",
+        "station x",
+        "station 02:00:00:00:00:01 loud",
+        "explode eswifi-lab",
+    ],
+)
+def test_bad_commands(module: EmulatorHarness, line: str) -> None:
+    assert control(module, line).startswith("error: ")
+
+
+def test_help(module: EmulatorHarness) -> None:
+    assert control(module, "help").startswith("ok commands: vanish")
+
+
+class _Link:
+    name = "none"
+
+    async def attach(self):
+        await asyncio.Event().wait()
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def _over_tcp(tmp_path: Path) -> tuple[list[str], object]:
+    saved: list[object] = []
+    engine = ModuleEngine()
+    runtime = ModuleRuntime(engine, _Link(), save_settings=saved.append)  # type: ignore[arg-type]
+    task = asyncio.create_task(runtime.run())
+    answers = []
+    async with serve_control(runtime, ("127.0.0.1", 0)) as server:
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for line in ("status", "vanish eswifi-lab", "bogus"):
+            writer.write(line.encode() + b"\n")
+            answers.append((await asyncio.wait_for(reader.readline(), 10)).decode().strip())
+        runtime.submit(lambda now: engine.receive_host(JOIN + b"Z1\r", now=now))
+        for _ in range(1000):
+            if saved:
+                break
+            await asyncio.sleep(0)
+        writer.close()
+        await writer.wait_closed()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return answers, saved[0] if saved else None
+
+
+def test_control_over_tcp_and_saving_through_the_runtime(tmp_path: Path) -> None:
+    answers, snapshot = asyncio.run(_over_tcp(tmp_path))
+    assert answers[0].startswith("ok joined=- ")
+    assert answers[1] == "ok eswifi-lab gone"
+    assert answers[2].startswith("error: ")
+    assert isinstance(snapshot, dict) and snapshot["spaces"][0]["wifi"]["ssid"] == "eswifi-lab"
+
+
+def test_state_file_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "module.json"
+    state = StateFile(path)
+    factory = ModuleEngine().factory_settings
+    assert state.load(factory) is None
+    module = EmulatorHarness()
+    module.send(b"C1=saved\rZ1\r")
+    state.save(module.saved_settings)  # type: ignore[arg-type]
+    assert json.loads(path.read_text())["version"] == 1
+    stored = state.load(factory)
+    assert stored is not None and stored.current().wifi.ssid == "saved"
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="cannot read the state file"):
+        state.load(factory)
