@@ -318,3 +318,17 @@ def test_ms_bit1_suppresses_server_messages(joined: EmulatorHarness) -> None:
 @pytest.mark.parametrize("mode", [b"1", b"11"])
 def test_tcp_server_on_tls_socket_is_refused(joined: EmulatorHarness, mode: bytes) -> None:
     assert joined.send(b"P1=3\rP5=" + mode + b"\r") == OK + ERROR
+
+
+def test_st_udp_client_send_to_and_receive_from(joined: EmulatorHarness) -> None:
+    # ES_WIFI_StartClientConnection (UDP: no P3/P4), ES_WIFI_SendDataTo, ReceiveDataFrom.
+    peer = joined.network.udp_peer("10.0.0.3", 9999)
+    reply = joined.send(b"P0=1\rP1=1\rP2=0\rP6=1\r")
+    assert reply.endswith(b"\r\n[UDP  RC] Socket opened on port 5025\r\nOK\r\n> ")  # P4 default
+    joined.send(b"P0=1\rP2=56830\rP4=9999\rP3=10.0.0.3\rS2=1000\r")
+    assert joined.send(b"S3=0005\rhello") == b"\r\n5\r\nOK\r\n> "
+    assert list(peer.received) == [(b"hello", "127.0.0.1", 5025)]
+    peer.sendto(b"world", "127.0.0.1", 5025)
+    assert joined.send(b"P0=1\rR1=1200\rR2=100\rR0\r") == OK * 3 + b"\r\nworld\r\nOK\r\n> "
+    fields = joined.send(b"P?\r")[2:-8].split(b",")
+    assert (fields[3], fields[4]) == (b"10.0.0.3", b"9999")
