@@ -11,6 +11,7 @@ SRC = Path(__file__).parent.parent / "src" / "eswifi"
 PURE = [
     *sorted((SRC / "wire").glob("*.py")),
     SRC / "emulator" / "engine.py",
+    SRC / "emulator" / "outcomes.py",
     SRC / "emulator" / "state.py",
     SRC / "emulator" / "messages.py",
     SRC / "emulator" / "profile.py",

@@ -7,8 +7,9 @@ in station mode; clients are played by the radio's ``stations`` and by the contr
 
 from __future__ import annotations
 
-from eswifi.emulator.engine import OK, Done, ModuleEngine, Outcome, error
+from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.handlers import args, setters
+from eswifi.emulator.outcomes import OK, Done, Outcome, error
 from eswifi.wire.commands import CommandLine
 from eswifi.wire.framing import ErrorCode
 

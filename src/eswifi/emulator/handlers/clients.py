@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from eswifi.emulator import messages as m
-from eswifi.emulator.engine import OK, Done, ModuleEngine, Outcome, Wait, error
+from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.handlers import args
 from eswifi.emulator.handlers.servers import UDP_PROTOCOLS, transport_of
+from eswifi.emulator.outcomes import OK, Done, Outcome, Wait, error
 from eswifi.emulator.state import Connection, ConnectionKind, Protocol
 from eswifi.wire.commands import CommandLine
 from eswifi.wire.framing import ErrorCode

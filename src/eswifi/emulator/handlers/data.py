@@ -9,19 +9,19 @@ from __future__ import annotations
 from dataclasses import replace
 
 from eswifi.emulator import messages as m
-from eswifi.emulator.engine import (
+from eswifi.emulator.engine import ModuleEngine
+from eswifi.emulator.handlers import args
+from eswifi.emulator.outcomes import (
     MINUS_ONE,
     MINUS_ONE_LINE,
     OK,
     Done,
-    ModuleEngine,
     Outcome,
     ReadPayload,
     Wait,
     error,
     value,
 )
-from eswifi.emulator.handlers import args
 from eswifi.emulator.state import Connection, ConnectionKind, SocketRegisters
 from eswifi.wire.commands import CommandLine
 from eswifi.wire.framing import ErrorCode

@@ -13,8 +13,9 @@ import ipaddress
 from dataclasses import replace
 
 from eswifi.emulator import messages as m
-from eswifi.emulator.engine import Done, ModuleEngine, Outcome, Wait, after, error, value
+from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.handlers import args, setters
+from eswifi.emulator.outcomes import Done, Outcome, Wait, after, error, value
 from eswifi.emulator.radio import MAX_DNS_NAME
 from eswifi.wire.commands import CommandLine
 from eswifi.wire.framing import ErrorCode

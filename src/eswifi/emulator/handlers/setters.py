@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from eswifi.emulator.engine import OK, Done, Handler, ModuleEngine, Outcome, error
+from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.handlers import args
+from eswifi.emulator.outcomes import OK, Done, Handler, Outcome, error
 from eswifi.wire.commands import CommandLine
 from eswifi.wire.framing import ErrorCode
 

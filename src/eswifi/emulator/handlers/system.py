@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from eswifi.emulator.engine import OK, Done, ModuleEngine, Outcome, error, value
+from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.handlers import args
 from eswifi.emulator.handlers.wifi import next_async_scan_entry
+from eswifi.emulator.outcomes import OK, Done, Outcome, error, value
 from eswifi.emulator.profile import LinkProfile
 from eswifi.emulator.settings import SPACES
 from eswifi.wire.commands import CommandLine

@@ -7,9 +7,10 @@ P6=1) uses; ``P9``/``PA``/``PB`` say how the server's certificate is checked.
 
 from __future__ import annotations
 
-from eswifi.emulator.engine import OK, Done, ModuleEngine, Outcome, ReadPayload, error, value
+from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.handlers import args
 from eswifi.emulator.handlers.transport import set_registers
+from eswifi.emulator.outcomes import OK, Done, Outcome, ReadPayload, error, value
 from eswifi.emulator.state import CREDENTIAL_SETS, CredentialSet
 from eswifi.wire.commands import CommandLine
 from eswifi.wire.framing import ErrorCode

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from eswifi.emulator.engine import OK, Done, ModuleEngine, Outcome, error, value
+from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.handlers import args
+from eswifi.emulator.outcomes import OK, Done, Outcome, error, value
 from eswifi.emulator.state import API_TIMEOUT_MS, SOCKET_COUNT, ConnectionKind, Protocol, ServerMode
 from eswifi.wire.commands import CommandLine
 from eswifi.wire.framing import ErrorCode

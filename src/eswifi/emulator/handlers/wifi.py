@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections import deque
 
-from eswifi.emulator.engine import OK, Done, ModuleEngine, Outcome, Wait, after, error, value
+from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.handlers import args, setters
+from eswifi.emulator.outcomes import OK, Done, Outcome, Wait, after, error, value
 from eswifi.emulator.radio import AccessPoint
 from eswifi.wire.commands import CommandLine
 from eswifi.wire.framing import EOMA, OK_TERMINATOR, SOMA, ErrorCode
