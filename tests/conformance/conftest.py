@@ -2,14 +2,11 @@
 
 ``net`` is CPython's own ``socket`` module, or eswifi sockets on a module emulated by a
 subprocess (``eswifi emulate``) reached over its TCP console or its pty, as the UART or the
-SPI build. Peers are always CPython sockets on 127.0.0.1. A test marked
-``@pytest.mark.needs("udp")`` is skipped on an emulator that does not have the feature
-yet, found by a capability probe, so it starts running as soon as the feature lands.
+SPI build. Peers are always CPython sockets on 127.0.0.1.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import select
 import socket
@@ -17,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -26,10 +23,6 @@ from eswifi.client import Module
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 30.0
-FEATURES = {
-    "tcp-client": "TCP client connections (P6=1), issue 3",
-    "udp": "UDP sockets (P1=1 with P5=1/P6=1), issue 3",
-}
 
 
 @dataclass
@@ -38,7 +31,6 @@ class Net:
 
     name: str
     module: Module | None = None
-    features: set[str] = field(default_factory=lambda: set(FEATURES))
     host: str = HOST
 
     def socket(self, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM) -> Any:
@@ -104,26 +96,6 @@ class Emulator:
                 stream.close()
 
 
-def probe(module: Module) -> set[str]:
-    """Which optional features the emulated module has, asked on its socket 3."""
-    found = set()
-    with socket.create_server((HOST, 0)) as listener:
-        port = listener.getsockname()[1]
-        for line in ("P0=3", "P1=0", "P2=0", f"P3={HOST}", f"P4={port}"):
-            module.command(line)
-        if module.command("P6=1", check=False).ok:
-            found.add("tcp-client")
-        module.command("P6=0", check=False)
-    module.command("P1=1")
-    if module.command("P6=1", check=False).ok:
-        found.add("udp")
-    module.command("P6=0", check=False)
-    module.command("P5=0", check=False)
-    module.command("P1=0")
-    module.command("P0=0")
-    return found
-
-
 IMPLEMENTATIONS = [
     "cpython",
     "eswifi-tcp-uart",
@@ -139,14 +111,12 @@ def _net(request: pytest.FixtureRequest) -> Iterator[Net]:
     if name == "cpython":
         yield Net(name)
         return
-    if importlib.util.find_spec("eswifi.cli.emulate") is None:
-        pytest.skip("needs `eswifi emulate` (the runtime branch) to start an emulator")
     emulator = Emulator(pty="pty" in name, spi=name.endswith("spi"))
     try:
         module = Module.open(emulator.url, "spi" if name.endswith("spi") else "uart")
         try:
             module.join("eswifi-lab", "eswifi-pass")
-            yield Net(name, module=module, features=probe(module))
+            yield Net(name, module=module)
         finally:
             module.close()
     finally:
@@ -154,10 +124,6 @@ def _net(request: pytest.FixtureRequest) -> Iterator[Net]:
 
 
 @pytest.fixture
-def net(_net: Net, request: pytest.FixtureRequest) -> Iterator[Net]:
-    for marker in request.node.iter_markers("needs"):
-        for feature in marker.args:
-            if feature not in _net.features:
-                pytest.skip(f"the emulator lacks {FEATURES[feature]} (capability probe)")
+def net(_net: Net) -> Iterator[Net]:
     yield _net
     _net.cleanup()

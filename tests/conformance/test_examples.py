@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import select
@@ -19,18 +18,12 @@ import pytest
 
 from eswifi.client import Module
 
-from .conftest import Emulator, probe
+from .conftest import Emulator
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 20.0
 
-pytestmark = [
-    pytest.mark.subprocess,
-    pytest.mark.skipif(
-        importlib.util.find_spec("eswifi.cli.emulate") is None,
-        reason="needs `eswifi emulate` (the runtime branch) to start an emulator",
-    ),
-]
+pytestmark = pytest.mark.subprocess
 
 
 @pytest.fixture
@@ -123,8 +116,6 @@ def test_http_example_serves_a_page(emulator: Emulator) -> None:
 def test_echo_client_example(emulator: Emulator) -> None:
     with Module.open(emulator.url) as module:
         module.join("eswifi-lab", "eswifi-pass")
-        if "tcp-client" not in probe(module):
-            pytest.skip("the emulator lacks TCP client connections (P6=1), issue 3")
         module.leave()  # the example joins by itself
     with socket.create_server(("127.0.0.1", 0)) as listener:
         listener.settimeout(TIMEOUT)

@@ -228,7 +228,6 @@ def test_context_managers_close(net: Net) -> None:
 # ---------------------------------------------------------------------- TCP client
 
 
-@pytest.mark.needs("tcp-client")
 @pytest.mark.timeout(60)
 def test_tcp_echo_client(net: Net) -> None:
     payload = b"echo me " * 500
@@ -241,7 +240,6 @@ def test_tcp_echo_client(net: Net) -> None:
         assert read_exactly(sock, len(payload)) == payload
 
 
-@pytest.mark.needs("tcp-client")
 @pytest.mark.timeout(60)
 def test_tcp_client_sees_the_server_close(net: Net) -> None:
     with socket.create_server(("127.0.0.1", 0)) as listener, net.socket() as sock:
@@ -254,7 +252,6 @@ def test_tcp_client_sees_the_server_close(net: Net) -> None:
         assert read_all(sock) == b"bye"
 
 
-@pytest.mark.needs("tcp-client")
 @pytest.mark.timeout(60)
 def test_connect_refused(net: Net) -> None:
     with socket.create_server(("127.0.0.1", 0)) as placeholder:
@@ -268,7 +265,6 @@ def test_connect_refused(net: Net) -> None:
 # ---------------------------------------------------------------------- UDP
 
 
-@pytest.mark.needs("udp")
 @pytest.mark.timeout(60)
 def test_udp_send_and_receive_with_addresses(net: Net) -> None:
     with net.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -286,7 +282,6 @@ def test_udp_send_and_receive_with_addresses(net: Net) -> None:
             assert peer.recvfrom(100) == (b"pong", ("127.0.0.1", address[1]))
 
 
-@pytest.mark.needs("udp")
 @pytest.mark.timeout(60)
 def test_udp_client_sendto_and_reply(net: Net) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
