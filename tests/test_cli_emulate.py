@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ import serial
 
 from eswifi.cli.main import main
 from eswifi.emulator.links import BUSY_MESSAGE
+from eswifi.launch import EmulatorProcess
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -24,46 +23,11 @@ OK_END = b"\r\nOK\r\n> "
 HOST = "127.0.0.1"
 
 
-class Emulator:
-    """A running ``python -m eswifi emulate`` process."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], stderr: Path, link: str) -> None:
-        self.proc = proc
-        self.stderr = stderr
-        self.link = link
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        """Signal the process; returns its exit status once it exited without a complaint."""
-        self.proc.send_signal(signum)
-        status = self.proc.wait(WAIT)
-        assert self.errors() == ""
-        return status
-
-    def errors(self) -> str:
-        return self.stderr.read_text(errors="replace")
-
-
-@contextlib.contextmanager
-def emulator(tmp_path: Path, *options: str) -> Iterator[Emulator]:
-    stderr = tmp_path / "stderr.txt"
-    with stderr.open("wb") as errors:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "eswifi", "emulate", *options],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=errors,
-        )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().decode()
-        assert line.startswith("link: "), f"{line!r}; stderr: {stderr.read_text()}"
-        yield Emulator(proc, stderr, line.removeprefix("link: ").strip())
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
+def stopped(module: EmulatorProcess, signum: int = signal.SIGTERM) -> int:
+    """Signal the emulator; its exit status, once it exited without a complaint."""
+    status = module.stop(signum, WAIT)
+    assert module.errors() == ""
+    return status
 
 
 def exchange(port: serial.SerialBase, data: bytes, ending: bytes = b"> ") -> bytes:
@@ -106,10 +70,10 @@ def recv_exactly(sock: socket.socket, count: int) -> bytes:
 @pytest.mark.subprocess
 def test_tcp_console_session_with_a_real_peer(tmp_path: Path) -> None:
     trace = tmp_path / "link.trace"
-    with emulator(tmp_path, "--listen", f"{HOST}:0", "--trace", str(trace)) as module:
-        assert module.link.startswith(f"socket://{HOST}:")
+    with EmulatorProcess("--listen", f"{HOST}:0", "--trace", str(trace)) as module:
+        assert module.url.startswith(f"socket://{HOST}:")
         server_port = free_port()
-        with serial.serial_for_url(module.link, timeout=WAIT) as console:
+        with serial.serial_for_url(module.url, timeout=WAIT) as console:
             join(console)
             assert exchange(console, b"P2=%d\r" % server_port) == OK
             assert exchange(console, b"P5=11\r", OK_END) == (
@@ -128,13 +92,13 @@ def test_tcp_console_session_with_a_real_peer(tmp_path: Path) -> None:
                 assert recv_exactly(peer, 5) == b"hello"
 
                 # A second console host is refused; the first keeps working.
-                with socket.create_connection(console_address(module.link), timeout=WAIT) as other:
+                with socket.create_connection(console_address(module.url), timeout=WAIT) as other:
                     assert recv_to_eof(other) == BUSY_MESSAGE
                 assert exchange(console, b"CS\r") == b"\r\n1" + OK_END
 
             # The peer closed: its module socket reports the loss.
             assert exchange(console, b"R0\r") == b"\r\n-1\r\n\r\nERROR\r\n> "
-        exit_code = module.stop(signal.SIGTERM)
+        exit_code = stopped(module, signal.SIGTERM)
         assert exit_code == 0, module.errors()
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection((HOST, server_port), timeout=WAIT).close()
@@ -160,34 +124,34 @@ def repr_escaped(data: bytes) -> str:
 
 @pytest.mark.subprocess
 def test_console_host_can_leave_and_come_back_to_the_same_module(tmp_path: Path) -> None:
-    with emulator(tmp_path, "--listen", f"{HOST}:0") as module:
-        with serial.serial_for_url(module.link, timeout=WAIT) as console:
+    with EmulatorProcess("--listen", f"{HOST}:0") as module:
+        with serial.serial_for_url(module.url, timeout=WAIT) as console:
             join(console)
             assert exchange(console, b"P0=3\r") == OK
             console.write(b"P0=")  # half a line, then the host goes away
-        with serial.serial_for_url(module.link, timeout=WAIT) as console:
+        with serial.serial_for_url(module.url, timeout=WAIT) as console:
             assert exchange(console, b"CS\r") == b"\r\n1" + OK_END
             assert exchange(console, b"P0\r") == b"\r\n3" + OK_END
-        assert module.stop(signal.SIGINT) == 0, module.errors()
+        assert stopped(module, signal.SIGINT) == 0, module.errors()
 
 
 @pytest.mark.subprocess
 def test_spi_link_greets_each_host(tmp_path: Path) -> None:
-    with emulator(tmp_path, "--link", "spi") as module:
-        assert module.link.startswith(f"socket://{HOST}:")
-        with serial.serial_for_url(module.link, timeout=WAIT) as console:
+    with EmulatorProcess("--link", "spi") as module:
+        assert module.url.startswith(f"socket://{HOST}:")
+        with serial.serial_for_url(module.url, timeout=WAIT) as console:
             assert expect(console) == b"\x15\x15\r\n> "
             assert exchange(console, b"MR\r\n", OK_END) == b"\r\n[SOMA][EOMA]" + OK_END
-        assert module.stop() == 0, module.errors()
+        assert stopped(module) == 0, module.errors()
 
 
 @pytest.mark.subprocess
 @pytest.mark.skipif(sys.platform != "linux", reason="needs the whole 127/8 on loopback")
 def test_host_address_is_where_module_servers_listen(tmp_path: Path) -> None:
     address = "127.0.0.2"
-    with emulator(tmp_path, "--host-address", address) as module:
+    with EmulatorProcess("--host-address", address) as module:
         server_port = free_port(address)
-        with serial.serial_for_url(module.link, timeout=WAIT) as console:
+        with serial.serial_for_url(module.url, timeout=WAIT) as console:
             for command in (b"C1=eswifi-lab\r", b"C2=eswifi-pass\r", b"C3=3\r"):
                 exchange(console, command)
             assert exchange(console, b"C0\r") == b"\r\n[JOIN   ] eswifi-lab,127.0.0.2,0,0" + OK_END
@@ -198,21 +162,21 @@ def test_host_address_is_where_module_servers_listen(tmp_path: Path) -> None:
                     peer.getsockname()[0].encode(),
                     server_port,
                 )
-        assert module.stop() == 0, module.errors()
+        assert stopped(module) == 0, module.errors()
 
 
 @pytest.mark.subprocess
 @pytest.mark.pty
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pty")
 def test_pty_link_can_be_closed_and_reopened(tmp_path: Path) -> None:
-    with emulator(tmp_path, "--pty") as module:
-        assert module.link.startswith("/dev/")
+    with EmulatorProcess("--pty") as module:
+        assert module.url.startswith("/dev/")
         for _ in range(2):
-            with serial.Serial(module.link, timeout=WAIT) as port:
+            with serial.Serial(module.url, timeout=WAIT) as port:
                 reply = exchange(port, b"I?\r", OK_END)
                 assert reply.startswith(b"\r\nISM43362-M3G-L44,C6.2.1.11,")
                 assert exchange(port, b"P0\r") == b"\r\n0" + OK_END
-        assert module.stop(signal.SIGINT) == 0, module.errors()
+        assert stopped(module, signal.SIGINT) == 0, module.errors()
 
 
 @pytest.mark.subprocess

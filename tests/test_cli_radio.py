@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 import serial
-from test_cli_emulate import HOST, OK, OK_END, WAIT, Emulator, emulator, exchange, expect, free_port
+from test_cli_emulate import HOST, OK, OK_END, WAIT, exchange, expect, free_port, stopped
 from test_wifi import parse_scan
+
+from eswifi.launch import EmulatorProcess
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.subprocess]
 
@@ -28,9 +30,8 @@ def join(console: serial.SerialBase, ssid: bytes = b"eswifi-lab", pw: bytes = b"
     return exchange(console, b"C0\r")
 
 
-def control_port(module: Emulator) -> tuple[str, int]:
-    assert module.proc.stdout is not None
-    line = module.proc.stdout.readline().decode()
+def control_port(module: EmulatorProcess) -> tuple[str, int]:
+    line = module.readline(WAIT)
     assert line.startswith("control: "), line
     host, port = line.removeprefix("control: ").strip().rsplit(":", 1)
     return host, int(port)
@@ -44,8 +45,8 @@ def tell(address: tuple[str, int], line: str) -> str:
 
 def test_join_scan_lookup_and_ping(tmp_path: Path) -> None:
     with (
-        emulator(tmp_path) as module,
-        serial.serial_for_url(module.link, timeout=WAIT) as console,
+        EmulatorProcess() as module,
+        serial.serial_for_url(module.url, timeout=WAIT) as console,
     ):
         assert join(console, pw=b"wrong") == (
             b"\r\n[JOIN   ] eswifi-lab\r\n[JOIN   ] Failed\r\nERROR\r\n> "
@@ -63,15 +64,15 @@ def test_join_scan_lookup_and_ping(tmp_path: Path) -> None:
         for line in lines:
             host, rtt = line.split(b",")
             assert host == b"127.0.0.1" and rtt.isdigit(), reply
-        assert module.stop() == 0, module.errors()
+        assert stopped(module) == 0, module.errors()
 
 
 def test_dns_table_without_forwarding(tmp_path: Path) -> None:
     radio = tmp_path / "dns.toml"
     radio.write_text('[dns]\nforward = false\nhosts = { "printer.lab" = "127.0.0.5" }\n')
     with (
-        emulator(tmp_path, "--radio", str(radio)) as module,
-        serial.serial_for_url(module.link, timeout=WAIT) as console,
+        EmulatorProcess("--radio", str(radio)) as module,
+        serial.serial_for_url(module.url, timeout=WAIT) as console,
     ):
         join(console)
         assert exchange(console, b"D0=printer.lab\r", OK_END) == b"\r\n127.0.0.5" + OK_END
@@ -81,13 +82,13 @@ def test_dns_table_without_forwarding(tmp_path: Path) -> None:
             b"\r\n[DNS  LU] Host not found no-such-host.invalid:-6\r\nERROR\r\n> "
         )
         assert exchange(console, b"D0=127.0.0.9\r", OK_END) == b"\r\n127.0.0.9" + OK_END
-        assert module.stop() == 0, module.errors()
+        assert stopped(module) == 0, module.errors()
 
 
 def test_reset_closes_real_peers_and_greets_again(tmp_path: Path) -> None:
     with (
-        emulator(tmp_path) as module,
-        serial.serial_for_url(module.link, timeout=WAIT) as console,
+        EmulatorProcess() as module,
+        serial.serial_for_url(module.url, timeout=WAIT) as console,
     ):
         join(console)
         port = free_port()
@@ -105,13 +106,13 @@ def test_reset_closes_real_peers_and_greets_again(tmp_path: Path) -> None:
         assert exchange(console, b"CS\r") == b"\r\n0" + OK_END
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection((HOST, port), timeout=WAIT).close()
-        assert module.stop() == 0, module.errors()
+        assert stopped(module) == 0, module.errors()
 
 
 def test_link_down_from_the_control_channel(tmp_path: Path) -> None:
-    with emulator(tmp_path, "--control", f"{HOST}:0") as module:
+    with EmulatorProcess("--control", f"{HOST}:0") as module:
         control = control_port(module)
-        with serial.serial_for_url(module.link, timeout=WAIT) as console:
+        with serial.serial_for_url(module.url, timeout=WAIT) as console:
             join(console)
             port = free_port()
             exchange(console, b"P2=%d\r" % port)
@@ -127,43 +128,43 @@ def test_link_down_from_the_control_channel(tmp_path: Path) -> None:
                 assert expect(console) == b"\r\n[INFO   ] Link Up\r\nOK\r\n> "
                 assert exchange(console, b"CS\r") == b"\r\n1" + OK_END
             assert tell(control, "nonsense").startswith("error: ")
-        assert module.stop() == 0, module.errors()
+        assert stopped(module) == 0, module.errors()
 
 
 def test_settings_survive_a_restart_with_a_state_file(tmp_path: Path) -> None:
     state = tmp_path / "module.json"
     with (
-        emulator(tmp_path, "--state", str(state)) as module,
-        serial.serial_for_url(module.link, timeout=WAIT) as console,
+        EmulatorProcess("--state", str(state)) as module,
+        serial.serial_for_url(module.url, timeout=WAIT) as console,
     ):
         for command in (b"C1=eswifi-lab\r", b"C2=eswifi-pass\r", b"CC=1\r", b"ZN=Bench 3\r"):
             assert exchange(console, command) == OK
         assert exchange(console, b"Z1\r") == OK
-        assert module.stop() == 0, module.errors()
+        assert stopped(module) == 0, module.errors()
     assert state.exists()
     with (
-        emulator(tmp_path, "--state", str(state)) as module,
-        serial.serial_for_url(module.link, timeout=WAIT) as console,
+        EmulatorProcess("--state", str(state)) as module,
+        serial.serial_for_url(module.url, timeout=WAIT) as console,
     ):
         assert exchange(console, b"I?\r", OK_END).endswith(b",Bench 3" + OK_END)
         assert exchange(console, b"CS\r") == b"\r\n1" + OK_END  # auto-connected
         assert exchange(console, b"C?\r", OK_END).startswith(b"\r\neswifi-lab,eswifi-pass,")
-        assert module.stop() == 0, module.errors()
+        assert stopped(module) == 0, module.errors()
 
 
 def test_radio_file_and_firmware_choice(tmp_path: Path) -> None:
     with (
-        emulator(
-            tmp_path, "--radio", str(DOCS / "radio-example.toml"), "--firmware", "C6.2.1.11"
+        EmulatorProcess(
+            "--radio", str(DOCS / "radio-example.toml"), "--firmware", "C6.2.1.11"
         ) as module,
-        serial.serial_for_url(module.link, timeout=WAIT) as console,
+        serial.serial_for_url(module.url, timeout=WAIT) as console,
     ):
         assert b",C6.2.1.11," in exchange(console, b"I?\r", OK_END)
         assert [ap["ssid"] for ap in parse_scan(exchange(console, b"F0\r", OK_END))] == [
             "eswifi-lab",
             "office",
         ]
-        assert module.stop(signal.SIGINT) == 0, module.errors()
+        assert stopped(module, signal.SIGINT) == 0, module.errors()
 
 
 @pytest.mark.parametrize(

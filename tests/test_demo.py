@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from eswifi.demo import emulator_process, run_demo
+from eswifi.demo import run_demo
+from eswifi.launch import EmulatorProcess
 
 
 def _free_port() -> int:
@@ -39,8 +40,8 @@ def test_demo_command_matches_the_spec(link: list[str]) -> None:
 def test_demo_reports_a_module_that_differs() -> None:
     # A wrong passphrase: the join fails, the demo says so and exits non-zero.
     out = io.StringIO()
-    with emulator_process() as (url, _proc), pytest.raises(RuntimeError, match="did not join"):
-        run_demo(url, out=out, port=_free_port(), passphrase="wrong", timeout=10)
+    with EmulatorProcess() as emulator, pytest.raises(RuntimeError, match="did not join"):
+        run_demo(emulator.url, out=out, port=_free_port(), passphrase="wrong", timeout=10)
     assert "reply differs from the spec" in out.getvalue()
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
-import subprocess
 import sys
 import threading
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 import pytest
 import serial
 import trustme
+
+from eswifi.launch import EmulatorProcess
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.subprocess]
 
@@ -87,30 +88,12 @@ class Host:
 
 @contextlib.contextmanager
 def module(tmp_path: Path, link: str) -> Iterator[Host]:
-    stderr = tmp_path / "stderr.txt"
-    with stderr.open("wb") as errors:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "eswifi", "emulate", "--listen", f"{HOST}:0", "--link", link],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=errors,
-        )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().decode()
-        assert line.startswith("link: socket://"), f"{line!r}: {stderr.read_text()}"
-        url = line.removeprefix("link: ").strip()
-        with serial.serial_for_url(url, timeout=WAIT) as port:
+    with EmulatorProcess("--listen", f"{HOST}:0", "--link", link) as emulator:
+        assert emulator.url.startswith("socket://")
+        with serial.serial_for_url(emulator.url, timeout=WAIT) as port:
             yield Host(port, spi=link == "spi")
-        proc.terminate()
-        assert proc.wait(WAIT) == 0
-        assert stderr.read_text() == ""
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
+        assert emulator.stop(wait=WAIT) == 0
+        assert emulator.errors() == ""
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -370,30 +353,13 @@ def test_tls_client_with_a_ca_uploaded_by_pg(tmp_path: Path, link: str) -> None:
 @pytest.mark.pty
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pty")
 def test_spi_profile_over_a_pty(tmp_path: Path) -> None:
-    stderr = tmp_path / "stderr.txt"
-    with stderr.open("wb") as errors:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "eswifi", "emulate", "--pty", "--link", "spi"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=errors,
-        )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().decode()
-        assert line.startswith("link: /dev/"), f"{line!r}: {stderr.read_text()}"
-        with serial.Serial(line.removeprefix("link: ").strip(), timeout=WAIT) as port:
+    with EmulatorProcess("--pty", "--link", "spi") as emulator:
+        assert emulator.url.startswith("/dev/")
+        with serial.Serial(emulator.url, timeout=WAIT) as port:
             host = Host(port, spi=True)  # reads the greeting
             assert host.command(b"P0=2\r") == OK
             assert host.command(b"MR\r") == b"\r\n[SOMA][EOMA]" + OK_END
             host.transfer(b"S3=3\rabcZ")  # no connection: -1, and the stray byte is dropped
             assert host.reply() == b"\r\n-1\r\nERROR\r\n> "
             assert host.command(b"P0\r") == b"\r\n2" + OK_END
-        proc.terminate()
-        assert proc.wait(WAIT) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
+        assert emulator.stop(wait=WAIT) == 0

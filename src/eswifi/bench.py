@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
-from eswifi.demo import emulator_process
+from eswifi.launch import EmulatorProcess
 from eswifi.wire.framing import OK_TERMINATOR
 
 JOIN = b"C1=eswifi-lab\rC2=eswifi-pass\rC3=3\rC0\r"
@@ -70,8 +70,8 @@ def _drain_until(sock: socket.socket, data: bytes, marker: bytes) -> bytes:
 
 def measure_module(rounds: int, repeats: int) -> tuple[Figure, int]:
     """Round trips of ``P?`` through the emulator; also returns the reply size."""
-    with emulator_process() as (url, _proc):
-        host, port = url.removeprefix("socket://").rsplit(":", 1)
+    with EmulatorProcess() as emulator:
+        host, port = emulator.url.removeprefix("socket://").rsplit(":", 1)
         with socket.create_connection((host, int(port)), timeout=10) as sock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             _drain_until(sock, JOIN, b"> ")

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import re
 import socket
-import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TextIO
@@ -156,44 +154,3 @@ def _recv_exactly(sock: socket.socket, count: int, timeout: float) -> bytes:
             break
         data += chunk
     return data
-
-
-@contextmanager
-def emulator_process(
-    *extra: str, python: str = sys.executable, wait: float = 15.0
-) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Start ``eswifi emulate`` as a subprocess; yield its link URL and the process."""
-    args = [python, "-m", "eswifi", "emulate", *(extra or ("--listen", "127.0.0.1:0"))]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    try:
-        url = _link_line(proc, wait)
-        yield url, proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-
-
-def _link_line(proc: subprocess.Popen[bytes], wait: float) -> str:
-    assert proc.stdout is not None
-    line = _readline_within(proc.stdout.readline, wait)
-    text = line.decode().strip()
-    if not text.startswith("link: "):
-        raise RuntimeError(f"the emulator did not name its link (said {text!r})")
-    return text.removeprefix("link: ")
-
-
-def _readline_within(readline: Callable[[], bytes], wait: float) -> bytes:
-    result: list[bytes] = []
-    reader = threading.Thread(target=lambda: result.append(readline()), daemon=True)
-    reader.start()
-    reader.join(wait)
-    if not result:
-        raise TimeoutError("the emulator did not start in time")
-    return result[0]

@@ -7,12 +7,7 @@ SPI build. Peers are always CPython sockets on 127.0.0.1.
 
 from __future__ import annotations
 
-import os
-import select
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +15,7 @@ from typing import Any
 import pytest
 
 from eswifi.client import Module
+from eswifi.launch import EmulatorProcess
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 30.0
@@ -46,54 +42,10 @@ class Net:
                     sock.close()
 
 
-class Emulator:
-    """``eswifi emulate`` in a subprocess; :attr:`url` is its link."""
-
-    def __init__(self, *, pty: bool, spi: bool) -> None:
-        where = ["--pty"] if pty else ["--listen", f"{HOST}:0"]
-        argv = [
-            sys.executable,
-            "-m",
-            "eswifi",
-            "emulate",
-            *where,
-            "--link",
-            "spi" if spi else "uart",
-        ]
-        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            self.url = self._first_line().removeprefix("link: ").strip()
-        except BaseException:
-            self.close()
-            raise
-
-    def _first_line(self) -> str:
-        assert self.process.stdout is not None
-        fd = self.process.stdout.fileno()
-        deadline = time.monotonic() + START_TIMEOUT
-        line = b""
-        while not line.endswith(b"\n"):
-            remaining = deadline - time.monotonic()
-            ready, _, _ = select.select([fd], [], [], max(0.0, remaining))
-            if not ready:
-                raise RuntimeError("the emulator did not print its link in time")
-            chunk = os.read(fd, 1)
-            if not chunk:
-                err = self.process.stderr.read().decode() if self.process.stderr else ""
-                raise RuntimeError(f"the emulator exited: {err}")
-            line += chunk
-        return line.decode()
-
-    def close(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
+def start_emulator(*, pty: bool, spi: bool) -> EmulatorProcess:
+    """``eswifi emulate`` in a subprocess, on a TCP console or a pty, UART or SPI build."""
+    where = ["--pty"] if pty else ["--listen", f"{HOST}:0"]
+    return EmulatorProcess(*where, "--link", "spi" if spi else "uart", wait=START_TIMEOUT)
 
 
 IMPLEMENTATIONS = [
@@ -111,7 +63,7 @@ def _net(request: pytest.FixtureRequest) -> Iterator[Net]:
     if name == "cpython":
         yield Net(name)
         return
-    emulator = Emulator(pty="pty" in name, spi=name.endswith("spi"))
+    emulator = start_emulator(pty="pty" in name, spi=name.endswith("spi"))
     try:
         module = Module.open(emulator.url, "spi" if name.endswith("spi") else "uart")
         try:

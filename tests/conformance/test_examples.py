@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from eswifi.client import Module
+from eswifi.launch import EmulatorProcess
 
-from .conftest import Emulator
+from .conftest import start_emulator
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 20.0
@@ -27,8 +28,8 @@ pytestmark = pytest.mark.subprocess
 
 
 @pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    served = Emulator(pty=False, spi=False)
+def emulator() -> Iterator[EmulatorProcess]:
+    served = start_emulator(pty=False, spi=False)
     try:
         yield served
     finally:
@@ -76,7 +77,7 @@ def readme_example() -> str:
 
 
 @pytest.mark.timeout(60)
-def test_readme_client_example_works_as_written(emulator: Emulator) -> None:
+def test_readme_client_example_works_as_written(emulator: EmulatorProcess) -> None:
     code = readme_example()
     assert len(code.strip().splitlines()) <= 11
     program = Program(["-c", code.replace("socket://127.0.0.1:7000", emulator.url)])
@@ -93,7 +94,7 @@ def test_readme_client_example_works_as_written(emulator: Emulator) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_http_example_serves_a_page(emulator: Emulator) -> None:
+def test_http_example_serves_a_page(emulator: EmulatorProcess) -> None:
     program = Program(["examples/http_server.py", emulator.url, "--port", "0", "--requests", "2"])
     first = program.line()
     match = re.fullmatch(r"serving (http://127\.0\.0\.1:\d+/)", first)
@@ -113,7 +114,7 @@ def test_http_example_serves_a_page(emulator: Emulator) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_echo_client_example(emulator: Emulator) -> None:
+def test_echo_client_example(emulator: EmulatorProcess) -> None:
     with Module.open(emulator.url) as module:
         module.join("eswifi-lab", "eswifi-pass")
         module.leave()  # the example joins by itself

@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from eswifi.bench import run_bench
-from eswifi.demo import emulator_process, run_demo
+from eswifi.demo import run_demo
+from eswifi.launch import EmulatorProcess
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,9 +44,9 @@ def _run_demo(args: argparse.Namespace) -> int:
     try:
         if args.url:
             return run_demo(args.url, **options)
-        with emulator_process(*(("--pty",) if args.pty else ())) as (url, _proc):
-            print(f"# emulator started, link {url}")
-            return run_demo(url, **options)
+        with EmulatorProcess(*(("--pty",) if args.pty else ())) as emulator:
+            print(f"# emulator started, link {emulator.url}")
+            return run_demo(emulator.url, **options)
     except (OSError, TimeoutError, RuntimeError) as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,107 @@
+"""Start ``eswifi emulate`` as a subprocess and learn its link.
+
+Used by ``eswifi demo`` and ``eswifi bench`` and by tests that want a real emulator
+process::
+
+    with EmulatorProcess("--listen", "127.0.0.1:0", "--link", "spi") as emulator:
+        port = serial.serial_for_url(emulator.url)
+        ...
+        assert emulator.stop() == 0, emulator.errors()
+
+The emulator's stderr goes to a temporary file, so a chatty process can never block on a
+full pipe, and :meth:`EmulatorProcess.errors` shows it when something went wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from types import TracebackType
+from typing import Self
+
+START_TIMEOUT = 15.0
+"""Seconds the emulator has to print its link line."""
+
+
+class EmulatorProcess:
+    """A running ``python -m eswifi emulate OPTIONS…`` (default: a TCP console on a free port).
+
+    Raises:
+        RuntimeError: the process exited, or did not print ``link: …`` within ``wait``.
+    """
+
+    def __init__(self, *options: str, wait: float = START_TIMEOUT) -> None:
+        args = options or ("--listen", "127.0.0.1:0")
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives until close()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "eswifi", "emulate", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+        )
+        self._pending = b""
+        try:
+            line = self.readline(wait)
+            if not line.startswith("link: "):
+                raise RuntimeError(f"the emulator did not name its link: {line!r} {self.errors()}")
+        except BaseException:
+            self.close()
+            raise
+        self.url = line.removeprefix("link: ")
+        """The link: ``socket://127.0.0.1:PORT`` or a pty path such as ``/dev/pts/5``."""
+
+    def readline(self, wait: float = START_TIMEOUT) -> str:
+        """The next line the emulator printed on stdout (without its newline)."""
+        assert self.process.stdout is not None
+        fd = self.process.stdout.fileno()
+        deadline = time.monotonic() + wait
+        while b"\n" not in self._pending:
+            remaining = deadline - time.monotonic()
+            ready, _, _ = select.select([fd], [], [], max(0.0, remaining))
+            if not ready:
+                raise RuntimeError(f"the emulator printed no line in {wait:g} s")
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise RuntimeError(f"the emulator exited: {self.errors()}")
+            self._pending += chunk
+        line, _, self._pending = self._pending.partition(b"\n")
+        return line.decode().strip()
+
+    def errors(self) -> str:
+        """Everything the emulator wrote on stderr so far."""
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")
+
+    def stop(self, signum: int = signal.SIGTERM, wait: float = 10.0) -> int:
+        """Signal the emulator and return its exit status."""
+        self.process.send_signal(signum)
+        return self.process.wait(wait)
+
+    def close(self) -> None:
+        """Stop the emulator if it still runs (SIGTERM, then SIGKILL) and free its pipes."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self._stderr.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
