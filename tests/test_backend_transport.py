@@ -4,53 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import socket
 import ssl
-from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
 
 import pytest
 import trustme
+from test_backend_asyncio import HOST, WAIT, Events, async_test, backend
 
 from eswifi.emulator import messages as m
 from eswifi.emulator.backends import tls_context
 from eswifi.emulator.backends.asyncio_net import AsyncioNetwork
 
 pytestmark = pytest.mark.timeout(30)
-
-WAIT = 10.0
-HOST = "127.0.0.1"
-
-
-def async_test(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
-    @functools.wraps(test)
-    def run(*args: Any, **kwargs: Any) -> None:
-        asyncio.run(test(*args, **kwargs))
-
-    return run
-
-
-class Events:
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[m.NetEvent] = asyncio.Queue()
-
-    def __call__(self, event: m.NetEvent) -> None:
-        self.queue.put_nowait(event)
-
-    async def next(self) -> m.NetEvent:
-        return await asyncio.wait_for(self.queue.get(), WAIT)
-
-
-@contextlib.asynccontextmanager
-async def backend() -> AsyncIterator[tuple[AsyncioNetwork, Events]]:
-    events = Events()
-    network = AsyncioNetwork(events)
-    try:
-        yield network, events
-    finally:
-        await network.aclose()
-
 
 UDP_LITE = getattr(socket, "IPPROTO_UDPLITE", None)
 
