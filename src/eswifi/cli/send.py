@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 
 from eswifi.cli.linecmd import (
     EXIT_ERROR,
@@ -82,15 +81,3 @@ def run(args: argparse.Namespace) -> int:
             if shown:
                 print(shown, flush=True)
     return EXIT_OK
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``send`` on its own (``python -m eswifi.cli.send``)."""
-    parser = argparse.ArgumentParser(prog="eswifi send", description=__doc__)
-    configure(parser)
-    args = parser.parse_args(argv)
-    return args.run(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

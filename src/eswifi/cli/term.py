@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 
 from eswifi.cli.linecmd import (
     EXIT_OK,
@@ -239,15 +239,3 @@ def run(args: argparse.Namespace) -> int:
             status, text = describe_failure(failure[0])
             print(text, file=sys.stderr)
     return status
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``term`` on its own (``python -m eswifi.cli.term``)."""
-    parser = argparse.ArgumentParser(prog="eswifi term", description=__doc__)
-    configure(parser)
-    args = parser.parse_args(argv)
-    return args.run(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
