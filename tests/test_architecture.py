@@ -44,3 +44,24 @@ def test_pure_module_does_no_io(path: Path) -> None:
 
 def test_the_check_sees_imports() -> None:
     assert "eswifi" in _imports(SRC / "emulator" / "engine.py")
+
+
+def _eswifi_imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("eswifi."):
+            names.add(".".join(node.module.split(".")[:2]))
+        elif isinstance(node, ast.Import):
+            names.update(
+                ".".join(a.name.split(".")[:2]) for a in node.names if a.name.startswith("eswifi.")
+            )
+    return names
+
+
+@pytest.mark.parametrize(
+    "package,forbidden",
+    [("client", {"eswifi.emulator", "eswifi.testing"}), ("emulator", {"eswifi.client"})],
+)
+def test_client_and_emulator_stay_independent(package: str, forbidden: set[str]) -> None:
+    for path in sorted((SRC / package).rglob("*.py")):
+        assert not (_eswifi_imports(path) & forbidden), path
