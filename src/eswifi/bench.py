@@ -18,7 +18,9 @@ import contextlib
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -57,10 +59,11 @@ def _round_trips(sock: socket.socket, request: bytes, done: bytes, rounds: int) 
     return time.perf_counter() - start
 
 
-def _drain_until(sock: socket.socket, data: bytes, marker: bytes) -> bytes:
+def _drain_until(sock: socket.socket, data: bytes, marker: bytes, replies: int) -> bytes:
+    """Send ``data`` and read until ``marker`` was seen ``replies`` times."""
     sock.sendall(data)
     buffer = bytearray()
-    while buffer.count(marker) < data.count(b"\r"):
+    while buffer.count(marker) < replies:
         chunk = sock.recv(65536)
         if not chunk:
             raise ConnectionError("the module closed the console")
@@ -68,24 +71,82 @@ def _drain_until(sock: socket.socket, data: bytes, marker: bytes) -> bytes:
     return bytes(buffer)
 
 
-def measure_module(rounds: int, repeats: int) -> tuple[Figure, int]:
-    """Round trips of ``P?`` through the emulator; also returns the reply size."""
-    with EmulatorProcess() as emulator:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scenario:
+    """One kind of command exchange to time."""
+
+    name: str
+    request: bytes
+    """What the host sends each round (command line and any payload)."""
+    setup: bytes = JOIN
+    """Commands sent once before timing (each answered before the next)."""
+
+
+ROUND_TRIP = Scenario(name="P? round trip", request=QUERY)
+SEND_1460 = Scenario(
+    name="S3 1460-byte send",
+    request=b"S3=1460\r" + bytes(range(256)) * 5 + bytes(180),
+    setup=JOIN + b"P1=0\rP3=127.0.0.1\rP4={sink}\rP6=1\r",
+)
+
+
+@contextlib.contextmanager
+def _sink() -> Iterator[int]:
+    """A loopback TCP server that reads and discards everything; yields its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def drain() -> None:
+        listener.settimeout(10)
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    if not conn.recv(65536):
+                        return
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+
+    worker = threading.Thread(target=drain, daemon=True)
+    worker.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        listener.close()
+        worker.join(5)
+
+
+def measure_module(scenario: Scenario, rounds: int, repeats: int) -> tuple[Figure, int]:
+    """Time the scenario through the emulator's console; also returns the reply size."""
+    with EmulatorProcess() as emulator, _sink() as sink_port:
         host, port = emulator.url.removeprefix("socket://").rsplit(":", 1)
         with socket.create_connection((host, int(port)), timeout=10) as sock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            _drain_until(sock, JOIN, b"> ")
-            reply = _drain_until(sock, QUERY, OK_TERMINATOR)
-            _round_trips(sock, QUERY, OK_TERMINATOR, rounds // 10 or 1)  # warm-up
-            best = min(_round_trips(sock, QUERY, OK_TERMINATOR, rounds) for _ in range(repeats))
-    return Figure(name="module P? round trip", rounds=rounds, seconds=best), len(reply)
+            setup = scenario.setup.replace(b"{sink}", b"%d" % sink_port)
+            _drain_until(sock, setup, b"> ", setup.count(b"\r"))
+            reply = _drain_until(sock, scenario.request, OK_TERMINATOR, 1)
+            if not reply.endswith(OK_TERMINATOR) or b"ERROR" in reply:
+                raise RuntimeError(f"{scenario.name}: the module answered {reply!r}")
+            trips = [
+                _round_trips(sock, scenario.request, OK_TERMINATOR, rounds)
+                for _ in range(repeats + 1)  # the first is a warm-up
+            ]
+    return Figure(name=f"module {scenario.name}", rounds=rounds, seconds=min(trips[1:])), len(reply)
 
 
-def measure_baseline(rounds: int, repeats: int, reply_size: int) -> Figure:
+def measure_baseline(request_size: int, reply_size: int, rounds: int, repeats: int) -> Figure:
     """Round trips against a raw asyncio loopback server with the same sizes."""
     reply = b"x" * (reply_size - len(OK_TERMINATOR)) + OK_TERMINATOR
+    request = b"r" * request_size
     proc = subprocess.Popen(
-        [sys.executable, "-m", "eswifi.bench", "serve", str(len(QUERY)), str(reply_size)],
+        [sys.executable, "-m", "eswifi.bench", "serve", str(request_size), str(reply_size)],
         stdout=subprocess.PIPE,
     )
     try:
@@ -93,30 +154,33 @@ def measure_baseline(rounds: int, repeats: int, reply_size: int) -> Figure:
         port = int(proc.stdout.readline().decode().split()[-1])
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            _round_trips(sock, QUERY, reply, rounds // 10 or 1)
-            best = min(_round_trips(sock, QUERY, reply, rounds) for _ in range(repeats))
+            trips = [_round_trips(sock, request, reply, rounds) for _ in range(repeats + 1)]
     finally:
         proc.terminate()
         proc.wait(timeout=10)
         if proc.stdout is not None:
             proc.stdout.close()
-    return Figure(name="raw loopback round trip", rounds=rounds, seconds=best)
+    return Figure(name="raw loopback, same sizes", rounds=rounds, seconds=min(trips[1:]))
 
 
 def run_bench(*, rounds: int = 2000, repeats: int = 3, out: TextIO = sys.stdout) -> int:
-    """Measure and print both figures and their ratio."""
-    module, reply_size = measure_module(rounds, repeats)
-    baseline = measure_baseline(rounds, repeats, reply_size)
-    for figure in (module, baseline):
-        per_trip = figure.seconds / figure.rounds * 1e6
+    """Measure each scenario and its baseline in this run; print both and their ratio."""
+    for scenario in (ROUND_TRIP, SEND_1460):
+        module, reply_size = measure_module(scenario, rounds, repeats)
+        baseline = measure_baseline(len(scenario.request), reply_size, rounds, repeats)
         print(
-            f"{figure.name:<28} {figure.per_second:>10.0f}/s  ({per_trip:.1f} µs each, "
-            f"best of {repeats} x {figure.rounds})",
+            f"{scenario.name}: request {len(scenario.request)} bytes, reply {reply_size} bytes",
             file=out,
         )
-    ratio = module.per_second / baseline.per_second
-    print(f"{'ratio module/baseline':<28} {ratio:>10.2f}", file=out)
-    print(f"request {len(QUERY)} bytes, reply {reply_size} bytes", file=out)
+        for figure in (module, baseline):
+            per_trip = figure.seconds / figure.rounds * 1e6
+            print(
+                f"  {figure.name:<28} {figure.per_second:>8.0f}/s  ({per_trip:.1f} µs each, "
+                f"best of {repeats} x {figure.rounds})",
+                file=out,
+            )
+        ratio = module.per_second / baseline.per_second
+        print(f"  {'ratio module/baseline':<28} {ratio:>8.2f}", file=out)
     return 0
 
 
