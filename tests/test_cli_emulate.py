@@ -47,8 +47,9 @@ def join(port: serial.SerialBase) -> None:
     assert exchange(port, b"C0\r") == b"\r\n[JOIN   ] eswifi-lab,127.0.0.1,0,0" + OK_END
 
 
-def free_port(host: str = HOST) -> int:
-    with socket.socket() as probe:
+def free_port(kind: int = socket.SOCK_STREAM, host: str = HOST) -> int:
+    """A port nothing on ``host`` uses right now (tests never hard-code one)."""
+    with socket.socket(socket.AF_INET, kind) as probe:
         probe.bind((host, 0))
         return probe.getsockname()[1]
 
@@ -150,7 +151,7 @@ def test_spi_link_greets_each_host(tmp_path: Path) -> None:
 def test_host_address_is_where_module_servers_listen(tmp_path: Path) -> None:
     address = "127.0.0.2"
     with EmulatorProcess("--host-address", address) as module:
-        server_port = free_port(address)
+        server_port = free_port(host=address)
         with serial.serial_for_url(module.url, timeout=WAIT) as console:
             for command in (b"C1=eswifi-lab\r", b"C2=eswifi-pass\r", b"C3=3\r"):
                 exchange(console, command)

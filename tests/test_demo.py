@@ -8,22 +8,17 @@ import subprocess
 import sys
 
 import pytest
+from test_cli_emulate import free_port
 
 from eswifi.demo import run_demo
 from eswifi.launch import EmulatorProcess
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("link", [[], ["--pty"]], ids=["tcp-console", "pty"])
 def test_demo_command_matches_the_spec(link: list[str]) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "eswifi", "demo", "--port", str(_free_port()), *link],
+        [sys.executable, "-m", "eswifi", "demo", "--port", str(free_port()), *link],
         capture_output=True,
         timeout=50,
         check=False,
@@ -41,7 +36,7 @@ def test_demo_reports_a_module_that_differs() -> None:
     # A wrong passphrase: the join fails, the demo says so and exits non-zero.
     out = io.StringIO()
     with EmulatorProcess() as emulator, pytest.raises(RuntimeError, match="did not join"):
-        run_demo(emulator.url, out=out, port=_free_port(), passphrase="wrong", timeout=10)
+        run_demo(emulator.url, out=out, port=free_port(), passphrase="wrong", timeout=10)
     assert "reply differs from the spec" in out.getvalue()
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import serial
 import trustme
+from test_cli_emulate import free_port
 
 from eswifi.launch import EmulatorProcess
 
@@ -94,12 +95,6 @@ def module(tmp_path: Path, link: str) -> Iterator[Host]:
             yield Host(port, spi=link == "spi")
         assert emulator.stop(wait=WAIT) == 0
         assert emulator.errors() == ""
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
 
 
 def recv_exactly(sock: socket.socket, count: int) -> bytes:
