@@ -65,3 +65,17 @@ def _eswifi_imports(path: Path) -> set[str]:
 def test_client_and_emulator_stay_independent(package: str, forbidden: set[str]) -> None:
     for path in sorted((SRC / package).rglob("*.py")):
         assert not (_eswifi_imports(path) & forbidden), path
+
+
+def test_every_handler_has_one_family_and_a_table_entry() -> None:
+    from eswifi.emulator import handlers
+    from eswifi.wire.commands import COMMANDS
+
+    families = [
+        handlers.transport, handlers.servers, handlers.clients, handlers.tls, handlers.data,
+        handlers.wifi, handlers.system, handlers.lookup, handlers.access_point,
+    ]  # fmt: skip
+    codes = [code for family in families for code in family.HANDLERS]
+    assert len(codes) == len(set(codes)), "two families claim the same code"
+    assert set(codes) <= set(COMMANDS)
+    assert set(codes) == set(handlers.ALL_HANDLERS)

@@ -20,8 +20,9 @@ from eswifi.emulator.handlers import (
     transport,
     wifi,
 )
+from eswifi.emulator.outcomes import Handler
 
-ALL_HANDLERS: Mapping[str, object] = {
+ALL_HANDLERS: Mapping[str, Handler] = {
     **transport.HANDLERS,
     **servers.HANDLERS,
     **clients.HANDLERS,
