@@ -261,3 +261,17 @@ async def test_trace_sees_every_byte_both_ways() -> None:
         host = await running.attach()
         await host.command(b"P0=3\r")
     assert seen == [(TO_MODULE, b"P0=3\r"), (TO_HOST, OK)]
+
+
+@async_test
+async def test_datagrams_the_engine_has_not_taken_yet_are_bounded() -> None:
+    async with Running(datagram_backlog=8) as running:
+        host = await running.attach()
+        for number in range(20):  # all in one loop turn: the engine task cannot run between
+            running.network.post(
+                m.DatagramReceived(conn=99, data=b"%d" % number, host="127.0.0.1", port=9)
+            )
+        assert running.runtime.dropped_datagrams == 12
+        await host.command(b"P0\r")  # answered after the engine took the queued datagrams
+        running.network.post(m.DatagramReceived(conn=99, data=b"x", host="127.0.0.1", port=9))
+        assert running.runtime.dropped_datagrams == 12  # room again once the engine caught up

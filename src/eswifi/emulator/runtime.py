@@ -33,6 +33,9 @@ HOST_BACKLOG_LIMIT = 64 * 1024
 """Unprocessed host bytes above which the host link is not read."""
 OUTPUT_LIMIT = 1024 * 1024
 """Bytes queued for a host that is not reading, beyond which output is dropped."""
+DATAGRAM_BACKLOG = 1024
+"""Received datagrams waiting for the engine beyond which new ones are dropped, as a
+full network stack drops UDP; TCP needs no such bound (the engine pauses reading)."""
 
 Post = Callable[[m.NetEvent], None]
 """How a network backend reports an event to the runtime."""
@@ -103,6 +106,7 @@ class ModuleRuntime:
         save_settings: persists what the module saves (default: kept in memory only).
         host_backlog_limit: see :data:`HOST_BACKLOG_LIMIT`.
         output_limit: see :data:`OUTPUT_LIMIT`.
+        datagram_backlog: see :data:`DATAGRAM_BACKLOG`.
     """
 
     def __init__(
@@ -115,6 +119,7 @@ class ModuleRuntime:
         save_settings: SaveSettings | None = None,
         host_backlog_limit: int = HOST_BACKLOG_LIMIT,
         output_limit: int = OUTPUT_LIMIT,
+        datagram_backlog: int = DATAGRAM_BACKLOG,
     ) -> None:
         self.engine = engine
         self.link = link
@@ -123,6 +128,8 @@ class ModuleRuntime:
         self._save_settings = save_settings
         self._backlog_limit = host_backlog_limit
         self._output_limit = output_limit
+        self._datagram_limit = datagram_backlog
+        self._datagrams_waiting = 0
         self._network: NetworkBackend | None = None
         self._inbox: deque[_Input] = deque()
         self._wake = asyncio.Event()
@@ -136,6 +143,8 @@ class ModuleRuntime:
         self._output_idle = asyncio.Event()
         self._output_idle.set()
         self.dropped_output = 0
+        self.dropped_datagrams = 0
+        """Datagrams dropped because :data:`DATAGRAM_BACKLOG` were already waiting."""
         """Host output bytes dropped because the attached host did not read them."""
 
     @property
@@ -182,6 +191,8 @@ class ModuleRuntime:
             await self._wait_for_input(engine.next_deadline())
             while self._inbox:
                 item = self._inbox.popleft()
+                if isinstance(item, m.DatagramReceived):
+                    self._datagrams_waiting -= 1
                 if isinstance(item, _LinkGone):
                     return
                 self._apply(item)
@@ -208,6 +219,11 @@ class ModuleRuntime:
             pass
 
     def _post(self, item: _Input) -> None:
+        if isinstance(item, m.DatagramReceived):
+            if self._datagrams_waiting >= self._datagram_limit:
+                self.dropped_datagrams += 1
+                return
+            self._datagrams_waiting += 1
         self._inbox.append(item)
         self._wake.set()
 
