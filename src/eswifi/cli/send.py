@@ -35,10 +35,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "send", help=HELP, description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    configure(parser)
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
     add_link_arguments(parser)
     parser.add_argument(
         "commands",

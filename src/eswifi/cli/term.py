@@ -141,10 +141,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "term", help=HELP, description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    configure(parser)
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
     add_link_arguments(parser)
     parser.add_argument("--history", metavar="FILE", help="keep the command history in FILE")
     parser.set_defaults(run=run)

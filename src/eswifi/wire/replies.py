@@ -208,6 +208,20 @@ def classify_text(command: bytes, unit: bytes) -> Unit:
     raise Malformed(f"reply has no OK or ERROR line: {_show(unit)}")
 
 
+def _through_prompt(buffer: bytes | bytearray, what: str = "") -> int | None:
+    """Length of ``buffer`` up to and including its first prompt (None: not there yet).
+
+    Raises:
+        Malformed: no prompt within :data:`MAX_TEXT_REPLY` bytes.
+    """
+    end = buffer.find(PROMPT)
+    if end < 0:
+        if len(buffer) > MAX_TEXT_REPLY:
+            raise Malformed(f"no prompt after {len(buffer)} bytes{what}")
+        return None
+    return end + len(PROMPT)
+
+
 def split_text(command: bytes, buffer: bytes | bytearray) -> tuple[Unit, int] | Incomplete:
     """The next prompt-terminated unit of ``buffer`` and its length.
 
@@ -217,12 +231,9 @@ def split_text(command: bytes, buffer: bytes | bytearray) -> tuple[Unit, int] | 
     """
     if buffer[:2] != b"\r\n"[: len(buffer[:2])]:
         raise Malformed(f"reply does not start with CR LF: {_show(bytes(buffer[:80]))}")
-    end = buffer.find(PROMPT)
-    if end < 0:
-        if len(buffer) > MAX_TEXT_REPLY:
-            raise Malformed(f"no prompt after {len(buffer)} bytes")
+    length = _through_prompt(buffer)
+    if length is None:
         return Incomplete()
-    length = end + len(PROMPT)
     return classify_text(command, bytes(buffer[:length])), length
 
 
@@ -289,12 +300,9 @@ def split_reset(command: bytes, buffer: bytes | bytearray) -> tuple[Unit, int] |
 
     SPI pad bytes anywhere in it (the greeting starts with two) are ignored.
     """
-    end = buffer.find(PROMPT)
-    if end < 0:
-        if len(buffer) > MAX_TEXT_REPLY:
-            raise Malformed(f"no prompt after {len(buffer)} bytes of reset output")
+    length = _through_prompt(buffer, " of reset output")
+    if length is None:
         return Incomplete()
-    length = end + len(PROMPT)
     unit = bytes(buffer[:length]).replace(bytes([SPI_PAD]), b"")
     if unit.endswith(OK_TERMINATOR) or b"ERROR" in unit:
         return classify_text(command, unit.lstrip(bytes([SPI_PAD]))), length
@@ -307,12 +315,9 @@ def split_reset(command: bytes, buffer: bytes | bytearray) -> tuple[Unit, int] |
 
 def split_prompt(command: bytes, buffer: bytes | bytearray) -> tuple[Unit, int] | Incomplete:
     """A reply that ends at the first prompt whatever it contains (empty line, P7=0)."""
-    end = buffer.find(PROMPT)
-    if end < 0:
-        if len(buffer) > MAX_TEXT_REPLY:
-            raise Malformed(f"no prompt after {len(buffer)} bytes")
+    length = _through_prompt(buffer)
+    if length is None:
         return Incomplete()
-    length = end + len(PROMPT)
     unit = bytes(buffer[:length])
     try:
         parsed = classify_text(command, unit)
