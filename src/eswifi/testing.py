@@ -13,6 +13,7 @@ from __future__ import annotations
 from eswifi.emulator import messages as m
 from eswifi.emulator.backends.fake import FakeNetwork
 from eswifi.emulator.engine import ModuleEngine
+from eswifi.emulator.pins import Pin
 
 
 class ManualClock:
@@ -44,6 +45,8 @@ class EmulatorHarness:
         self._output = bytearray()
         self.saved_settings: object = None
         """The last snapshot the engine asked to persist (``SaveSettings``), if any."""
+        self.edges: list[m.PinChanged] = []
+        """Every pin edge so far, oldest first (see :meth:`take_edges`)."""
 
     @property
     def now(self) -> float:
@@ -60,6 +63,32 @@ class EmulatorHarness:
         self.engine.host_attached(now=self.now)
         self.pump()
         return self.take_output()
+
+    def reset(self) -> bytes:
+        """Pulse RESET; return what the module wrote (its boot output, once booted)."""
+        self.engine.pulse_reset(now=self.now)
+        return self.output()
+
+    def hold_reset(self) -> bytes:
+        """Hold RESET low: the module is dead until :meth:`release_reset`."""
+        self.engine.hold_reset(now=self.now)
+        return self.output()
+
+    def release_reset(self) -> bytes:
+        """Release RESET; the module boots after its boot time (move the clock)."""
+        self.engine.release_reset(now=self.now)
+        return self.output()
+
+    @property
+    def ready(self) -> int:
+        """The DATA-READY level (SPI builds; 0 on the UART build)."""
+        return self.engine.pins.level(Pin.READY)
+
+    def take_edges(self) -> list[tuple[str, int, float]]:
+        """Return and forget the pin edges so far, as ``(pin, level, time)``."""
+        edges = [(e.pin, e.level, e.at) for e in self.edges]
+        self.edges.clear()
+        return edges
 
     def output(self) -> bytes:
         """Pump, then return and forget the host bytes written so far."""
@@ -98,6 +127,8 @@ class EmulatorHarness:
                     self._output += effect.data
                 elif isinstance(effect, m.SaveSettings):
                     self.saved_settings = effect.snapshot
+                elif isinstance(effect, m.PinChanged):
+                    self.edges.append(effect)
                 else:
                     self.network.execute(effect, now=self.now)
             events = self.network.drain_events()

@@ -194,6 +194,17 @@ class SaveSettings(Effect):
     """JSON-compatible data, read back with ``StoredSettings.from_dict``."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PinChanged(Effect):
+    """A pin changed level (an edge): ``reset``/``wakeup`` driven by the host, ``ready``
+    (CMD/DATA-READY) driven by the module. Reported, never carried out."""
+
+    pin: str
+    level: int
+    at: float
+    """The engine's ``now`` when the edge happened."""
+
+
 # --------------------------------------------------------------------------- events
 
 
