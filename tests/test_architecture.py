@@ -20,7 +20,8 @@ PURE = [
     SRC / "emulator" / "control.py",
     *sorted((SRC / "emulator" / "handlers").glob("*.py")),
     SRC / "emulator" / "backends" / "fake.py",
-    SRC / "testing.py",
+    SRC / "testing" / "harness.py",
+    SRC / "testing" / "link.py",
     SRC / "client" / "protocol.py",
     SRC / "client" / "timeouts.py",
 ]
