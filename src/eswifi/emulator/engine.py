@@ -63,6 +63,7 @@ from eswifi.emulator.state import (
     SoftApClient,
     SoftApRegisters,
     SoftApState,
+    UartSettings,
     WifiRegisters,
     WifiState,
 )
@@ -238,9 +239,8 @@ class ModuleEngine:
         if not self.pins.hold(now):
             return False
         self.leave_network()
-        self._power_on()
+        self._restart()
         self.wifi = WifiState()  # dead: not associated, whatever the saved settings say
-        self._reader = CommandReader(ignored=self._ignored)
         return True
 
     def release_reset(self, *, now: float) -> bool:
@@ -437,11 +437,18 @@ class ModuleEngine:
     def _reboot(self) -> None:
         """Boot done: fresh volatile state, then the boot output (spec §1.6, §1.7)."""
         self.pins.booted()
-        self._power_on()
-        self._reader = CommandReader(ignored=self._ignored)
+        self._restart()
         link = self.profile.link
         self._write(framing.SPI_GREETING if link is LinkProfile.SPI else framing.PROMPT)
         self.pins.set_ready(True, self.now)
+
+    def _restart(self) -> None:
+        """Power-up state and an empty reader; tell the link if its rate changes back."""
+        line_baud = self.uart.line_baud
+        self._power_on()
+        self._reader = CommandReader(ignored=self._ignored)
+        if self.uart.line_baud != line_baud:
+            self._effects.append(m.LinkRateChanged(baud=self.uart.line_baud))
 
     def _power_on(self) -> None:
         """Volatile state as after power-up; settings from the selected space."""
@@ -451,6 +458,7 @@ class ModuleEngine:
         self.soft_ap = SoftApState()
         self.scan_settings = ScanSettings()
         self.ping_settings = PingSettings()
+        self.uart = UartSettings()
         self.scan_results: deque[bytes] | None = None
         """Entries of an ``F0=2`` scan still to be fetched with MR."""
         self.message_type = self.profile.message_type
@@ -575,6 +583,7 @@ class ModuleEngine:
         else:
             reply = self._error_reply(done, code)
         self._write(reply)
+        self._effects.extend(done.after_reply)
         pending, self._pending_async = self._pending_async, []
         for message in pending:
             self._write(framing.uart_async(message))

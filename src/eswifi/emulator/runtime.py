@@ -265,6 +265,8 @@ class ModuleRuntime:
             elif isinstance(effect, m.PinChanged):
                 for watcher in list(self._pin_watchers):
                     watcher(effect)
+            elif isinstance(effect, m.LinkRateChanged):
+                pass  # the link is not paced: bytes go as fast as the host takes them
             else:
                 network.execute(effect)
 
