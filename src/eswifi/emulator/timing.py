@@ -2,9 +2,8 @@
 
 Two built-in tables: :data:`FAST` (the default: the module answers as fast as it can,
 except ``ZR``'s reboot, which has always taken its 500 ms) and :data:`REAL` (figures of the
-real module, ``eswifi emulate --timing real``). A radio file's ``[timing]`` table
-overrides any field. Line-rate pacing of the host link is not here: it belongs to the
-runtime's link layer (:mod:`eswifi.emulator.pacing`).
+real module). Line-rate pacing of the host link is not here: it belongs to the runtime's
+link layer.
 """
 
 from __future__ import annotations
