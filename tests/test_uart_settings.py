@@ -9,8 +9,7 @@ from conftest import ERROR, OK
 from eswifi.emulator import messages as m
 from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.profile import SPI_C3525
-from eswifi.testing import EmulatorHarness
-from eswifi.testing.launch import EmulatorProcess
+from eswifi.testing import EmulatorHarness, EmulatorProcess
 from eswifi.wire.commands import COMMANDS
 
 OK_END = b"\r\nOK\r\n> "
