@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import sys
+import time
 
 import pytest
 import serial
@@ -26,6 +27,15 @@ def read_exactly(port: serial.SerialBase, count: int) -> bytes:
     return data
 
 
+def wait_discarded(module: EmulatorProcess, count: int) -> None:
+    """Wait until the held module has taken (and dropped) ``count`` host bytes."""
+    deadline = time.monotonic() + WAIT
+    while (seen := int(module.pins()["discarded"])) < count:
+        assert time.monotonic() < deadline, f"only {seen} bytes discarded"
+        time.sleep(0.01)
+    assert seen == count
+
+
 def test_held_in_reset_host_bytes_are_ignored_and_peers_closed() -> None:
     with (
         EmulatorProcess(control=True) as module,
@@ -44,8 +54,8 @@ def test_held_in_reset_host_bytes_are_ignored_and_peers_closed() -> None:
                 seen = b""  # an abortive close is a close too
             assert seen == b""
         console.write(b"CS\rP0\r")
+        wait_discarded(module, 6)  # taken and dropped, no answer
         with module.watch_pins() as pins:
-            assert module.pins()["discarded"] == "6"  # taken and dropped, no answer
             module.release_reset()
             pins.wait_for("reset", 1)
         assert expect(console) == b"\r\n> "  # the boot prompt, exactly once:
@@ -93,6 +103,7 @@ def test_pyserial_host_on_a_pty_sees_the_boot_output_after_a_pulse(link: str) ->
                 assert read_exactly(port, 6) == GREETING  # the attach greeting
             module.hold_reset()
             port.write(b"P0\r\n")  # dead: ignored
+            wait_discarded(module, 4)
             module.release_reset()
             boot = GREETING if link == "spi" else b"\r\n> "
             assert read_exactly(port, len(boot)) == boot
