@@ -40,6 +40,8 @@ class EmulatorHarness:
         self._output = bytearray()
         self.saved_settings: object = None
         """The last snapshot the engine asked to persist (``SaveSettings``), if any."""
+        self.line_rates: list[int] = []
+        """Every rate the module switched its UART to (``LinkRateChanged``), in order."""
 
     @property
     def now(self) -> float:
@@ -94,6 +96,8 @@ class EmulatorHarness:
                     self._output += effect.data
                 elif isinstance(effect, m.SaveSettings):
                     self.saved_settings = effect.snapshot
+                elif isinstance(effect, m.LinkRateChanged):
+                    self.line_rates.append(effect.baud)
                 else:
                     self.network.execute(effect, now=self.now)
             events = self.network.drain_events()
