@@ -74,6 +74,9 @@ from eswifi.wire.commands import COMMANDS, MAX_ARGUMENT_TOKENS, CommandLine, spl
 from eswifi.wire.framing import ErrorCode
 from eswifi.wire.reader import CommandReader, ControlByte, Line, LineTooLong, PayloadChunk
 
+_ABANDON_STEPS = 100
+"""Timeout steps after which an abandoned multi-step command is simply dropped."""
+
 
 class ModuleEngine:
     """A virtual eS-WiFi module, sans I/O.
@@ -123,8 +126,8 @@ class ModuleEngine:
         self.credentials = Credentials()
         """Certificates and keys uploaded with PG: module memory, kept across ZR."""
         self._handlers = dict(handlers)
-        self._ignored = b"\n\x00\x15" if profile.link is LinkProfile.SPI else b"\n\x00"
-        self._reader = CommandReader(ignored=self._ignored)
+        ignored = b"\n\x00\x15" if profile.link is LinkProfile.SPI else b"\n\x00"
+        self._reader = CommandReader(ignored=ignored)
         self._effects: list[m.Effect] = []
         self._ids = itertools.count(1)
         self.pins = Pins(self.emit, drives_ready=profile.link is LinkProfile.SPI)
@@ -220,10 +223,16 @@ class ModuleEngine:
         return True
 
     def host_attached(self, *, now: float) -> None:
-        """A host (re)attached to the link: drop a half-typed line; greet on SPI (once
-        booted: a module held in reset or booting greets when it boots)."""
+        """A host (re)attached to the link; greet on SPI (once booted: a module held in
+        reset or booting greets when it boots).
+
+        Nothing of the previous host carries over: its unread bytes and half-typed line are
+        dropped, and a command it left half-done (a payload being read, a reply being
+        waited for) ends as at its timeout, answering nothing.
+        """
         self.now = now
-        self._reader.discard_line()
+        self._reader.reset()
+        self._abandon_command()
         if self.profile.link is LinkProfile.SPI and self.pins.running:
             self._effects.append(m.HostWrite(data=framing.SPI_GREETING))
 
@@ -443,10 +452,9 @@ class ModuleEngine:
         self.pins.set_ready(True, self.now)
 
     def _restart(self) -> None:
-        """Power-up state and an empty reader; tell the link if its rate changes back."""
+        """Power-up state; tell the link if its rate changes back."""
         line_baud = self.uart.line_baud
         self._power_on()
-        self._reader = CommandReader(ignored=self._ignored)
         if self.uart.line_baud != line_baud:
             self._effects.append(m.LinkRateChanged(baud=self.uart.line_baud))
 
@@ -465,7 +473,7 @@ class ModuleEngine:
         self.message_suppression = 0
         self.human_mode = False
         self.mr_queue = MessageQueue(depth=self.profile.mr_queue_depth)
-        self._reader.discard_line()
+        self._reader.reset()
         self._pending_async: list[bytes] = []
         self._conn_slots: dict[int, int] = {}
         self._listener_slots: dict[int, int] = {}
@@ -494,7 +502,10 @@ class ModuleEngine:
     # ------------------------------------------------------------------ command loop
 
     def _run(self) -> None:
-        while self.pins.running:
+        while True:
+            if not self.pins.running:
+                self._reader.reset()  # the module reboots: what the host pipelined is lost
+                return
             if self._payload is not None:
                 item = self._reader.next_item()
                 if not isinstance(item, PayloadChunk):
@@ -571,6 +582,25 @@ class ModuleEngine:
             transfer = len(self._command.raw) + 1 + len(data)
             self._reader.skip_transfer_tail(odd=transfer % 2 == 1)
         self._settle(payload.then(data, complete))
+
+    def _abandon_command(self) -> None:
+        """End the command in progress as its timeout would, without a reply."""
+        if self._command is None:
+            return
+        self._payload = None
+        self._payload_deadline = None
+        self._payload_data.clear()
+        wait, self._wait = self._wait, None
+        for _ in range(_ABANDON_STEPS):  # multi-step commands (C0 retries) end step by step
+            if wait is None:
+                break
+            outcome = wait.on_timeout()
+            wait = outcome if isinstance(outcome, Wait) else None
+        self._command = None
+        pending, self._pending_async = self._pending_async, []
+        for message in pending:
+            self._write(framing.uart_async(message))
+        self.pins.set_ready(self.pins.running, self.now)
 
     def _finish(self, done: Done) -> None:
         command, self._command = self._command, None
