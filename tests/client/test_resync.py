@@ -157,10 +157,8 @@ def test_a_command_never_receives_another_commands_reply(plan: list[Step], sizes
     channel = CommandChannel(module, timeout=1.0)
     for index, step in enumerate(plan):
         try:
-            if step.read:
-                reply = channel.transact("R4", read_limit=1460)
-            else:
-                reply = channel.transact("CS")
+            code = "R4" if step.read else "CS"
+            reply = channel.transact(code, read_limit=1460)
         except (RemoteProtocolError, LinkTimeout):
             assert step.fault in BREAKING, f"step {index} ({step.fault}) failed"
             continue
