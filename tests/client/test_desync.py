@@ -18,7 +18,7 @@ import pytest
 from eswifi.client import Module
 from eswifi.client.link import SerialLink
 from eswifi.errors import RemoteProtocolError
-from eswifi.launch import EmulatorProcess
+from eswifi.testing.launch import EmulatorProcess
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.subprocess]
 
@@ -94,8 +94,21 @@ def test_data_holding_the_reply_terminator_arrives_in_order(emulator: EmulatorPr
     peer.join()
 
 
+TRICKY = (
+    b"\r\nOK\r\n> ",
+    b"\r\n-1\r\nERROR\r\n> ",
+    b"\r\n> ",
+    b"\r\n[TCP SVR] Accepted 1.2.3.4:5\r\n> ",
+)
+
+
 def test_a_megabyte_of_random_bytes_arrives_whole(emulator: EmulatorProcess) -> None:
-    data = os.urandom(1_100_000)
+    """Random bytes with the module's own terminators, prompts and messages sprinkled in."""
+    pieces = []
+    for index in range(1_100):
+        pieces.append(os.urandom(1_000))
+        pieces.append(TRICKY[index % len(TRICKY)])
+    data = b"".join(pieces)
     echo = hashlib.sha256()
 
     def serve(conn: socket.socket) -> None:

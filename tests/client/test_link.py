@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import struct
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -250,3 +254,34 @@ def test_spy_url_traces_a_device_link(tmp_path) -> None:
     text = trace.read_text()
     assert "5A 35 0D" in text  # "Z5\r" went out
     assert "RX" in text
+
+
+@pytest.mark.subprocess
+@pytest.mark.timeout(30)
+def test_send_names_a_reset_link_once() -> None:
+    """A console that resets the connection: one clear 'read failed', not two."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(10)
+
+    def reset_after_the_command() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.settimeout(10)
+            conn.recv(16)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        server.close()
+
+    thread = threading.Thread(target=reset_after_the_command, daemon=True)
+    thread.start()
+    url = f"socket://127.0.0.1:{server.getsockname()[1]}"
+    result = subprocess.run(
+        [sys.executable, "-m", "eswifi", "send", url, "I?"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    thread.join(10)
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.count("read failed") == 1, result.stderr
+    assert "Connection reset by peer" in result.stderr
