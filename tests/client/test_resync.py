@@ -62,8 +62,8 @@ class Step:
 class AdversarialModule:
     """A :class:`~eswifi.client.link.Link` to a module that misbehaves on purpose.
 
-    The client's commands are answered in order; ``plan`` says what each non-marker
-    command gets. Output is delivered in pieces of the ``sizes`` given, in turn. Time is
+    The client's commands are answered in order; ``plan`` says what the command of each
+    step gets (markers are answered as the module would). Output is delivered in pieces of the ``sizes`` given, in turn. Time is
     virtual: a read that finds nothing moves the clock by its timeout.
     """
 
@@ -75,8 +75,9 @@ class AdversarialModule:
         self.held = b""
         self.now = 0.0
         self.registers = {b"R1": b"1460", b"R2": b"1000"}
-        self.index = 0
-        self.expected: list[bytes] = []
+        self.step = 0
+        """The step the client is at (set by the test before each command)."""
+        self.expected: dict[int, bytes] = {}
 
     def write(self, data: bytes) -> None:
         # A reply held back ("late") arrives once the client has moved on.
@@ -95,9 +96,8 @@ class AdversarialModule:
             r1, r2 = self.registers[b"R1"], self.registers[b"R2"]
             self.out += b"\r\n" + r1 + b"," + r2 + b",0" + OK_END
             return
-        step = self.plan[self.index]
-        tag = b"#%d#" % self.index
-        self.index += 1
+        step = self.plan[self.step]
+        tag = b"#%d#" % self.step
         if step.read:
             body = tag + step.data
             count = len(body) + (3 if step.fault == "count" else 0)
@@ -106,7 +106,8 @@ class AdversarialModule:
             # A text reply never holds a prompt or a line break: keep printable bytes.
             body = tag + re.sub(rb"[^\x20-\x7e]|> ", b"", step.data)
             reply = b"\r\n" + body + OK_END
-        self.expected.append(body)
+        assert self.step not in self.expected, "one command per step"
+        self.expected[self.step] = body
         if step.fault == "async_before":
             reply = ACCEPTED + reply
         elif step.fault == "async_after":
@@ -152,19 +153,26 @@ steps = st.builds(Step, read=st.booleans(), data=payloads, fault=st.sampled_from
     plan=st.lists(steps, min_size=1, max_size=12), sizes=st.lists(st.integers(1, 40), min_size=1)
 )
 def test_a_command_never_receives_another_commands_reply(plan: list[Step], sizes: list[int]):
-    plan = [*plan, Step(read=False, data=b"last", fault=None)]
+    plan = [
+        *plan,
+        Step(read=False, data=b"", fault=None),
+        Step(read=False, data=b"last", fault=None),
+    ]
     module = AdversarialModule(plan, sizes)
     channel = CommandChannel(module, timeout=1.0)
     for index, step in enumerate(plan):
+        module.step = index
         try:
             code = "R4" if step.read else "CS"
             reply = channel.transact(code, read_limit=1460)
         except (RemoteProtocolError, LinkTimeout):
-            assert step.fault in BREAKING, f"step {index} ({step.fault}) failed"
+            # A stray reply is found before the next command, which is then not sent.
+            after_stray = index > 0 and plan[index - 1].fault == "stray"
+            assert step.fault in BREAKING or after_stray, f"step {index} ({step.fault}) failed"
             continue
         assert isinstance(reply, Reply)
         assert reply.ok and reply.body == module.expected[index], f"step {index}"
-    # Every step after a broken one got its own reply again (the last one is never broken).
+    # The steps after a broken one get their own replies again (the last two are clean).
     assert reply.body == b"#%d#last" % (len(plan) - 1)
 
 

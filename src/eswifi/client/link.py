@@ -251,7 +251,7 @@ class CommandChannel:
             RemoteProtocolError: the module's answer does not fit the grammar.
         """
         with self.lock:
-            self._prepare()
+            self._prepare(code)
             data = self.protocol.send_command(code, *args, payload=payload, read_limit=read_limit)
             return self._exchange(data, timeout)
 
@@ -265,33 +265,36 @@ class CommandChannel:
     ) -> Reply:
         """Like :meth:`transact` for a command line given as text (``"P3=10.0.0.1"``)."""
         with self.lock:
-            self._prepare()
+            self._prepare(line)
             data = self.protocol.send_line(line, payload=payload, read_limit=read_limit)
             return self._exchange(data, timeout)
 
-    def _prepare(self) -> None:
+    def _prepare(self, line: bytes | str) -> None:
         """Before a command: take what arrived since the last reply, resync if needed.
 
-        Only async messages may sit between replies; anything else (the tail of a reply
-        that was cut short, a stray reply) means the link is out of step, and the new
-        command would otherwise receive it.
+        Only async messages may sit between replies. Anything else (the tail of a reply
+        that was cut short, a stray reply, bytes of another link kind) would be taken for
+        the new command's reply: the command is not sent, the link is marked out of step
+        and :class:`~eswifi.errors.RemoteProtocolError` says what was found.
         """
         self._check_open()
         if not self._out_of_step:
             self._feed(self.link.read(0))
             deadline = self.link.monotonic() + MESSAGE_WAIT
-            try:
-                while True:
-                    while self._next_event() is not None:
-                        pass
-                    remaining = deadline - self.link.monotonic()
-                    if not self.protocol.partial_message or remaining <= 0:
-                        break
-                    self._feed(self.link.read(remaining))
-            except RemoteProtocolError as exc:
-                logger.debug("unsolicited bytes before a command: %s", exc)
+            while True:
+                while self._next_event() is not None:
+                    pass
+                remaining = deadline - self.link.monotonic()
+                if not self.protocol.partial_message or remaining <= 0:
+                    break
+                self._feed(self.link.read(remaining))
             if self.protocol.buffered:
+                stray = self.protocol.take_buffer()
                 self._lose_step()
+                command = line.decode("latin-1") if isinstance(line, bytes) else line
+                raise RemoteProtocolError(
+                    f"unsolicited bytes before {command!r}: {escape(stray[:80])!r}"
+                )
         if self._out_of_step:
             self.resync()
 
@@ -414,7 +417,9 @@ class CommandChannel:
         deadline = self.link.monotonic() + timeout
         while True:
             with self.lock:
-                self._prepare()
+                self._check_open()
+                if self._out_of_step:
+                    self.resync()
                 while self._next_event() is not None:
                     pass
                 seen = self._message_count - start

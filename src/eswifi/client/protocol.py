@@ -111,6 +111,13 @@ class ClientProtocol:
         """Bytes received but not yet turned into events."""
         return len(self._buffer)
 
+    def take_buffer(self) -> bytes:
+        """Remove and return the bytes received but not yet turned into events."""
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        self._examined = 0
+        return data
+
     # ------------------------------------------------------------------ commands
 
     def send_command(
