@@ -63,8 +63,9 @@ class AdversarialModule:
     """A :class:`~eswifi.client.link.Link` to a module that misbehaves on purpose.
 
     The client's commands are answered in order; ``plan`` says what the command of each
-    step gets (markers are answered as the module would). Output is delivered in pieces of the ``sizes`` given, in turn. Time is
-    virtual: a read that finds nothing moves the clock by its timeout.
+    step gets (markers are answered as the module would). Output is delivered in pieces
+    of the ``sizes`` given, in turn. Time is virtual: a read that finds nothing moves the
+    clock by its timeout.
     """
 
     def __init__(self, plan: list[Step], sizes: list[int]) -> None:
