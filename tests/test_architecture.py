@@ -22,7 +22,8 @@ PURE = [
     SRC / "emulator" / "fault_commands.py",
     *sorted((SRC / "emulator" / "handlers").glob("*.py")),
     SRC / "emulator" / "backends" / "fake.py",
-    SRC / "testing.py",
+    SRC / "testing" / "harness.py",
+    SRC / "testing" / "link.py",
     SRC / "client" / "protocol.py",
     SRC / "client" / "timeouts.py",
 ]
