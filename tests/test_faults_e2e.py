@@ -13,7 +13,7 @@ from test_runtime import JOIN, Running, async_test
 
 from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.faults import Faults
-from eswifi.launch import EmulatorProcess
+from eswifi.testing.launch import EmulatorProcess
 
 pytestmark = pytest.mark.timeout(60)
 LOST = b"\r\n-1\r\n\r\nERROR\r\n> "
