@@ -76,7 +76,7 @@ def test_every_handler_has_one_family_and_a_table_entry() -> None:
 
     families = [
         handlers.transport, handlers.servers, handlers.clients, handlers.tls, handlers.data,
-        handlers.wifi, handlers.system, handlers.lookup, handlers.access_point,
+        handlers.wifi, handlers.system, handlers.lookup, handlers.access_point, handlers.uart,
     ]  # fmt: skip
     codes = [code for family in families for code in family.HANDLERS]
     assert len(codes) == len(set(codes)), "two families claim the same code"

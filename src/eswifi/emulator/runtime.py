@@ -262,6 +262,8 @@ class ModuleRuntime:
             elif isinstance(effect, m.SaveSettings):
                 if self._save_settings is not None:
                     self._save_settings(effect.snapshot)
+            elif isinstance(effect, m.LinkRateChanged):
+                pass  # the link is not paced: bytes go as fast as the host takes them
             else:
                 routed = faults.route(effect, now=time.monotonic())
                 self._to_network(routed.effects)

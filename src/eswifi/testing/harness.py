@@ -45,6 +45,8 @@ class EmulatorHarness(FaultControls):
         self._output = bytearray()
         self.saved_settings: object = None
         """The last snapshot the engine asked to persist (``SaveSettings``), if any."""
+        self.line_rates: list[int] = []
+        """Every rate the module switched its UART to (``LinkRateChanged``), in order."""
 
     @property
     def now(self) -> float:
@@ -115,6 +117,8 @@ class EmulatorHarness(FaultControls):
                     self._output += effect.data
                 elif isinstance(effect, m.SaveSettings):
                     self.saved_settings = effect.snapshot
+                elif isinstance(effect, m.LinkRateChanged):
+                    self.line_rates.append(effect.baud)
                 else:
                     routed = faults.route(effect, now=self.now)
                     for forwarded in routed.effects:
