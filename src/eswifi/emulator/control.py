@@ -7,6 +7,7 @@ One command per line; the answer is one line, ``ok …`` or ``error: …``::
     appear <ssid>            it comes back (Link Up, if the module was joined to it)
     rssi <ssid> <dBm>        its signal now reads <dBm>
     station <mac> [<dBm>]    a client joins the module's soft AP
+    fault …                  seeded faults: see :mod:`eswifi.emulator.fault_commands`
     reset                    pulse RESET: the module reboots
     reset hold               hold RESET low: the module is dead until released
     reset release            release RESET: the module boots
@@ -25,11 +26,12 @@ from __future__ import annotations
 import re
 
 from eswifi.emulator.engine import ModuleEngine
+from eswifi.emulator.fault_commands import run_fault_command
 from eswifi.emulator.messages import PinChanged
 
 HELP = (
-    "commands: vanish <ssid> | appear <ssid> | rssi <ssid> <dBm> | station <mac> [<dBm>] | "
-    "reset [hold|release] | wakeup high|low | pins | watch pins | status"
+    "commands: vanish <ssid> | appear <ssid> | rssi <ssid> <dBm> | station <mac> [<dBm>]"
+    " | status | fault … | reset [hold|release] | wakeup high|low | pins | watch pins"
 )
 _LEVELS = {"high": 1, "low": 0, "1": 1, "0": 0}
 _MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
@@ -59,6 +61,8 @@ def run_control_command(engine: ModuleEngine, line: str, *, now: float) -> str:
             if not engine.station_join(mac.upper(), rssi=rssi, now=now):
                 return "error: no soft AP running, or it is full"
             return f"ok {mac.upper()} joined"
+        case "fault" | "faults":
+            return run_fault_command(engine, rest.split(), now=now)
         case "reset":
             return _reset(engine, rest.lower(), now)
         case "wakeup" if rest.lower() in _LEVELS:

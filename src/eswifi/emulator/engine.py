@@ -40,6 +40,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from eswifi.emulator import messages as m
+from eswifi.emulator.faults import Faults
 from eswifi.emulator.outcomes import Done, Handler, Outcome, ReadPayload, Wait, error
 from eswifi.emulator.pins import Pin, Pins, Power
 from eswifi.emulator.profile import UART_C6, AcceptedPort, FirmwareProfile, LinkProfile
@@ -90,6 +91,7 @@ class ModuleEngine:
         stored_settings: what ``Z1`` saved in an earlier run (``--state FILE``).
         started_at: the ``now`` the radio's scheduled events count from.
         timing: how long the firmware's operations take (boot, ``ZR``, ``P5=0`` …).
+        faults: the injected faults (default: none, seed 0).
     """
 
     def __init__(
@@ -102,6 +104,7 @@ class ModuleEngine:
         stored_settings: StoredSettings | None = None,
         started_at: float = 0.0,
         timing: Timing = FAST,
+        faults: Faults | None = None,
     ) -> None:
         if handlers is None:
             from eswifi.emulator.handlers import ALL_HANDLERS
@@ -132,6 +135,9 @@ class ModuleEngine:
         self._ids = itertools.count(1)
         self.pins = Pins(self.emit, drives_ready=profile.link is LinkProfile.SPI)
         """RESET, WAKEUP and DATA-READY (:mod:`eswifi.emulator.pins`)."""
+        self.faults = faults if faults is not None else Faults()
+        """Faults switched on for this module (:mod:`eswifi.emulator.faults`)."""
+        self._hung_tail = b""
         self._power_on()
 
     # ------------------------------------------------------------------ public API
@@ -142,6 +148,9 @@ class ModuleEngine:
         self.now = now
         if not self.pins.running:
             self.pins.discarded += len(data)
+            return
+        if self.hung:
+            self._hung_input(data)
             return
         self._reader.feed(data)
         self._run()
@@ -222,6 +231,19 @@ class ModuleEngine:
         self._run()
         return True
 
+    def hang(self, *, now: float) -> None:
+        """The firmware stops answering: host bytes are ignored and nothing is written
+        until a reset (``ZR`` on the link, or power-on)."""
+        self.now = now
+        self.hung = True
+        self._hung_tail = b""
+
+    def _hung_input(self, data: bytes) -> None:
+        *lines, tail = (self._hung_tail + data).split(b"\r")
+        self._hung_tail = tail[-8:]
+        if any(line.strip(b"\n\x00") == b"ZR" for line in lines):
+            self.schedule_reset()
+
     def host_attached(self, *, now: float) -> None:
         """A host (re)attached to the link; greet on SPI (once booted: a module held in
         reset or booting greets when it boots).
@@ -233,7 +255,7 @@ class ModuleEngine:
         self.now = now
         self._reader.reset()
         self._abandon_command()
-        if self.profile.link is LinkProfile.SPI and self.pins.running:
+        if self.profile.link is LinkProfile.SPI and self.pins.running and not self.hung:
             self._effects.append(m.HostWrite(data=framing.SPI_GREETING))
 
     # ------------------------------------------------------------------ pins
@@ -364,6 +386,8 @@ class ModuleEngine:
         """
         if tcp_server and self.message_suppression & 0b10:
             return
+        if self.hung:
+            return
         if self.profile.link is LinkProfile.SPI:
             self.mr_queue.push(message)
         elif self.busy:
@@ -473,6 +497,8 @@ class ModuleEngine:
         self.message_suppression = 0
         self.human_mode = False
         self.mr_queue = MessageQueue(depth=self.profile.mr_queue_depth)
+        self.hung = False
+        """The firmware stopped answering (:meth:`hang`) until the next reset."""
         self._reader.reset()
         self._pending_async: list[bytes] = []
         self._conn_slots: dict[int, int] = {}
@@ -630,6 +656,8 @@ class ModuleEngine:
         )
 
     def _write(self, data: bytes) -> None:
+        if self.hung:
+            return
         if self.profile.link is LinkProfile.SPI:
             data = framing.spi_pad(data)
         self._effects.append(m.HostWrite(data=data))

@@ -11,8 +11,8 @@ process::
 The emulator's stderr goes to a temporary file, so a chatty process can never block on a
 full pipe, and :meth:`EmulatorProcess.errors` shows it when something went wrong.
 
-With ``control=True`` the emulator also serves its control channel, and the process
-object drives the module's pins through it::
+With ``control=True`` (or ``--control``) the process object also drives the module's pins
+through the control channel::
 
     with EmulatorProcess("--link", "spi", control=True) as emulator:
         with serial.serial_for_url(emulator.url, timeout=5) as port:
@@ -33,12 +33,17 @@ import time
 from types import TracebackType
 from typing import Self
 
+from eswifi.emulator.fault_commands import FaultControls
+
 START_TIMEOUT = 15.0
 """Seconds the emulator has to print its link line."""
 
 
-class EmulatorProcess:
+class EmulatorProcess(FaultControls):
     """A running ``python -m eswifi emulate OPTIONS…`` (default: a TCP console on a free port).
+
+    Started with ``--control HOST:PORT``, :meth:`control` runs control commands and the
+    fault methods (:meth:`refuse_connects`, :meth:`hang` …) are available.
 
     Raises:
         RuntimeError: the process exited, or did not print ``link: …`` within ``wait``.
@@ -48,7 +53,6 @@ class EmulatorProcess:
         args = options or ("--listen", "127.0.0.1:0")
         if control:
             args = (*args, "--control", "127.0.0.1:0")
-        self._control: tuple[str, int] | None = None
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives until close()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "eswifi", "emulate", *args],
@@ -66,51 +70,57 @@ class EmulatorProcess:
             raise
         self.url = line.removeprefix("link: ")
         """The link: ``socket://127.0.0.1:PORT`` or a pty path such as ``/dev/pts/5``."""
-        if control:
-            self.control_address  # noqa: B018 - reads the "control: …" line now
-
-    # ------------------------------------------------------------------ control channel
-
-    @property
-    def control_address(self) -> tuple[str, int]:
-        """Where the control channel listens (started with ``control=True`` or
-        ``--control``; the ``control: …`` line is read the first time it is needed)."""
-        if self._control is None:
-            line = self.readline()
-            if not line.startswith("control: "):
-                raise RuntimeError(f"the emulator did not name its control channel: {line!r}")
-            host, _, port = line.removeprefix("control: ").rpartition(":")
-            self._control = (host.strip("[]"), int(port))
-        return self._control
+        self.control_address: tuple[str, int] | None = None
+        """Where ``--control`` listens, when it was given."""
+        self._control: socket.socket | None = None
+        self._control_pending = b""
+        if "--control" in args and "--stdio" not in args:
+            try:
+                line = self.readline(wait)
+                host, _, port = line.removeprefix("control: ").rpartition(":")
+                self.control_address = (host, int(port))
+            except BaseException:
+                self.close()
+                raise
 
     def control(self, line: str, wait: float = 10.0) -> str:
-        """Send one control command; its answer without the ``ok `` (``ok`` alone: "").
+        """Send one command to the ``--control`` channel and return its answer line."""
+        if self.control_address is None:
+            raise RuntimeError("the emulator was started without --control")
+        if self._control is None:
+            self._control = socket.create_connection(self.control_address, timeout=wait)
+        self._control.settimeout(wait)
+        self._control.sendall(line.encode() + b"\n")
+        while b"\n" not in self._control_pending:
+            chunk = self._control.recv(4096)
+            if not chunk:
+                raise RuntimeError(f"the control channel closed: {self.errors()}")
+            self._control_pending += chunk
+        answer, _, self._control_pending = self._control_pending.partition(b"\n")
+        return answer.decode()
 
-        Raises:
-            RuntimeError: the answer was ``error: …``.
-        """
-        with socket.create_connection(self.control_address, timeout=wait) as channel:
-            channel.sendall(line.encode() + b"\n")
-            answer = channel.makefile("rb").readline().decode().strip()
-        if answer != "ok" and not answer.startswith("ok "):
-            raise RuntimeError(f"control {line!r}: {answer or 'no answer'}")
-        return answer[3:]
+    # ------------------------------------------------------------------ pins
 
     def reset(self) -> None:
         """Pulse RESET: the module reboots and writes its boot output."""
-        self.control("reset")
+        self._checked("reset")
 
     def hold_reset(self) -> None:
         """Hold RESET low: the module is dead (sockets closed, host bytes ignored)."""
-        self.control("reset hold")
+        self._checked("reset hold")
 
     def release_reset(self) -> None:
         """Release RESET: the module boots after its boot time."""
-        self.control("reset release")
+        self._checked("reset release")
+
+    def wakeup(self, high: bool) -> None:
+        """Drive WAKEUP (recorded only)."""
+        self._checked("wakeup high" if high else "wakeup low")
 
     def pins(self) -> dict[str, str]:
         """Every pin's level and the power state (``{"reset": "1", "ready": "1", …}``)."""
-        return dict(field.split("=", 1) for field in self.control("pins").split())
+        answer = self._checked("pins").removeprefix("ok")
+        return dict(field.split("=", 1) for field in answer.split())
 
     @property
     def ready(self) -> int:
@@ -118,7 +128,9 @@ class EmulatorProcess:
         return int(self.pins()["ready"])
 
     def watch_pins(self, wait: float = 10.0) -> PinWatch:
-        """Start receiving pin edges (use as a context manager)."""
+        """Start receiving pin edges on a connection of its own (a context manager)."""
+        if self.control_address is None:
+            raise RuntimeError("the emulator was started without --control")
         return PinWatch(self.control_address, wait)
 
     def readline(self, wait: float = START_TIMEOUT) -> str:
@@ -150,6 +162,9 @@ class EmulatorProcess:
 
     def close(self) -> None:
         """Stop the emulator if it still runs (SIGTERM, then SIGKILL) and free its pipes."""
+        if getattr(self, "_control", None) is not None:
+            self._control.close()
+            self._control = None
         if self.process.poll() is None:
             self.process.terminate()
             try:
