@@ -621,7 +621,8 @@ class ModuleEngine:
             if server.mode is ServerMode.MULTI
             else self.profile.single_accept_port
         )
-        if server.mode is ServerMode.MULTI:
+        if server.mode is ServerMode.MULTI or server.accept_loop:
+            # Accept loops keep the served client's port in the P4 field (shown by P?).
             slot.registers = replace(slot.registers, remote_port=event.peer_port)
         port = event.peer_port if rule is AcceptedPort.PEER else server.port
         self.announce(f"[TCP SVR] Accepted {event.peer_host}:{port}".encode(), tcp_server=True)
