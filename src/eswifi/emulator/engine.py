@@ -439,7 +439,9 @@ class ModuleEngine:
                 self._settle(outcome)
 
     def _announce_link(self, message: bytes) -> None:
-        self.announce(message + (b"\r\nOK" if self.profile.link_events_end_with_ok else b""))
+        pushed = self.profile.link is LinkProfile.UART
+        with_ok = pushed and self.profile.link_events_end_with_ok
+        self.announce(message + (b"\r\nOK" if with_ok else b""))
 
     # ------------------------------------------------------------------ command loop
 
