@@ -6,6 +6,8 @@
   link to such a harness, so client code runs in virtual time.
 - :class:`EmulatorProcess` (``eswifi.testing.launch``): ``eswifi emulate`` as a subprocess.
 - ``eswifi.testing.transcript``: golden transcripts replayed through the harness.
+- ``eswifi.testing.plugin``: the pytest fixtures ``eswifi_harness``, ``eswifi_emulator``
+  and ``eswifi_module`` (installed as a pytest plugin; see docs/testing.md).
 
 Join the built-in network, start a TCP server on port 5024, let a remote peer connect and
 exchange a few bytes (``peer.received`` is what the peer got)::
