@@ -74,6 +74,8 @@ from eswifi.wire.reader import CommandReader, ControlByte, Line, LineTooLong, Pa
 
 RESET_DELAY = 0.5
 """Seconds between ``ZR`` and the module talking again."""
+_ABANDON_STEPS = 100
+"""Timeout steps after which an abandoned multi-step command is simply dropped."""
 
 
 class ModuleEngine:
@@ -214,9 +216,15 @@ class ModuleEngine:
         return True
 
     def host_attached(self, *, now: float) -> None:
-        """A host (re)attached to the link: drop a half-typed line; greet on SPI."""
+        """A host (re)attached to the link; greet on SPI.
+
+        Nothing of the previous host carries over: its unread bytes and half-typed line are
+        dropped, and a command it left half-done (a payload being read, a reply being
+        waited for) ends as at its timeout, answering nothing.
+        """
         self.now = now
-        self._reader.discard_line()
+        self._reader.reset()
+        self._abandon_command()
         if self.profile.link is LinkProfile.SPI:
             self._effects.append(m.HostWrite(data=framing.SPI_GREETING))
 
@@ -415,7 +423,7 @@ class ModuleEngine:
         self.message_suppression = 0
         self.human_mode = False
         self.mr_queue = MessageQueue(depth=self.profile.mr_queue_depth)
-        self._reader.discard_line()
+        self._reader.reset()
         self._pending_async: list[bytes] = []
         self._conn_slots: dict[int, int] = {}
         self._listener_slots: dict[int, int] = {}
@@ -447,6 +455,9 @@ class ModuleEngine:
 
     def _run(self) -> None:
         while True:
+            if self._reset_at is not None:
+                self._reader.reset()  # the module reboots: what the host pipelined is lost
+                return
             if self._payload is not None:
                 item = self._reader.next_item()
                 if not isinstance(item, PayloadChunk):
@@ -518,6 +529,24 @@ class ModuleEngine:
             transfer = len(self._command.raw) + 1 + len(data)
             self._reader.skip_transfer_tail(odd=transfer % 2 == 1)
         self._settle(payload.then(data, complete))
+
+    def _abandon_command(self) -> None:
+        """End the command in progress as its timeout would, without a reply."""
+        if self._command is None:
+            return
+        self._payload = None
+        self._payload_deadline = None
+        self._payload_data.clear()
+        wait, self._wait = self._wait, None
+        for _ in range(_ABANDON_STEPS):  # multi-step commands (C0 retries) end step by step
+            if wait is None:
+                break
+            outcome = wait.on_timeout()
+            wait = outcome if isinstance(outcome, Wait) else None
+        self._command = None
+        pending, self._pending_async = self._pending_async, []
+        for message in pending:
+            self._write(framing.uart_async(message))
 
     def _finish(self, done: Done) -> None:
         command, self._command = self._command, None

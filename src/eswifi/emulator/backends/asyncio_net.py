@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import ssl
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from typing import Any, cast
 
 from eswifi.emulator import messages as m
 from eswifi.emulator.backends import icmp, tls_context
-from eswifi.errors import LocalProtocolError
+from eswifi.errors import CredentialError, LocalProtocolError
 
 Post = Callable[[m.NetEvent], None]
 
@@ -387,7 +386,7 @@ class AsyncioNetwork:
         if request.tls is not None:
             try:
                 context = tls_context.client_context(request.tls)
-            except (ssl.SSLError, ValueError) as exc:
+            except CredentialError as exc:
                 self.post(m.ConnectFailed(conn=request.conn, reason=_reason(exc)))
                 return
         sock = None
