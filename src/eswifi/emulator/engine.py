@@ -40,6 +40,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from eswifi.emulator import messages as m
+from eswifi.emulator.faults import Faults
 from eswifi.emulator.outcomes import Done, Handler, Outcome, ReadPayload, Wait, error
 from eswifi.emulator.profile import UART_C6, AcceptedPort, FirmwareProfile, LinkProfile
 from eswifi.emulator.radio import DEFAULT_RADIO, AccessPoint, LinkAction, Radio
@@ -89,6 +90,7 @@ class ModuleEngine:
         handlers: command handlers by wire code (default: every built-in family).
         stored_settings: what ``Z1`` saved in an earlier run (``--state FILE``).
         started_at: the ``now`` the radio's scheduled events count from.
+        faults: the injected faults (default: none, seed 0).
     """
 
     def __init__(
@@ -100,6 +102,7 @@ class ModuleEngine:
         handlers: Mapping[str, Handler] | None = None,
         stored_settings: StoredSettings | None = None,
         started_at: float = 0.0,
+        faults: Faults | None = None,
     ) -> None:
         if handlers is None:
             from eswifi.emulator.handlers import ALL_HANDLERS
@@ -127,6 +130,9 @@ class ModuleEngine:
         self._reader = CommandReader(ignored=ignored)
         self._effects: list[m.Effect] = []
         self._ids = itertools.count(1)
+        self.faults = faults if faults is not None else Faults()
+        """Faults switched on for this module (:mod:`eswifi.emulator.faults`)."""
+        self._hung_tail = b""
         self._power_on()
 
     # ------------------------------------------------------------------ public API
@@ -135,6 +141,9 @@ class ModuleEngine:
         """Take bytes from the host link (dropped while the module resets)."""
         self.now = now
         if self._reset_at is not None:
+            return
+        if self.hung:
+            self._hung_input(data)
             return
         self._reader.feed(data)
         self._run()
@@ -215,6 +224,19 @@ class ModuleEngine:
         self._run()
         return True
 
+    def hang(self, *, now: float) -> None:
+        """The firmware stops answering: host bytes are ignored and nothing is written
+        until a reset (``ZR`` on the link, or power-on)."""
+        self.now = now
+        self.hung = True
+        self._hung_tail = b""
+
+    def _hung_input(self, data: bytes) -> None:
+        *lines, tail = (self._hung_tail + data).split(b"\r")
+        self._hung_tail = tail[-8:]
+        if any(line.strip(b"\n\x00") == b"ZR" for line in lines):
+            self.schedule_reset()
+
     def host_attached(self, *, now: float) -> None:
         """A host (re)attached to the link; greet on SPI.
 
@@ -225,7 +247,7 @@ class ModuleEngine:
         self.now = now
         self._reader.reset()
         self._abandon_command()
-        if self.profile.link is LinkProfile.SPI:
+        if self.profile.link is LinkProfile.SPI and not self.hung:
             self._effects.append(m.HostWrite(data=framing.SPI_GREETING))
 
     def drain_effects(self) -> list[m.Effect]:
@@ -320,6 +342,8 @@ class ModuleEngine:
         ``tcp_server``: a server task's message (TCP or UDP), suppressed by ``MS`` bit 1.
         """
         if tcp_server and self.message_suppression & 0b10:
+            return
+        if self.hung:
             return
         if self.profile.link is LinkProfile.SPI:
             self.mr_queue.push(message)
@@ -423,6 +447,8 @@ class ModuleEngine:
         self.message_suppression = 0
         self.human_mode = False
         self.mr_queue = MessageQueue(depth=self.profile.mr_queue_depth)
+        self.hung = False
+        """The firmware stopped answering (:meth:`hang`) until the next reset."""
         self._reader.reset()
         self._pending_async: list[bytes] = []
         self._conn_slots: dict[int, int] = {}
@@ -575,6 +601,8 @@ class ModuleEngine:
         )
 
     def _write(self, data: bytes) -> None:
+        if self.hung:
+            return
         if self.profile.link is LinkProfile.SPI:
             data = framing.spi_pad(data)
         self._effects.append(m.HostWrite(data=data))
