@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
+from eswifi.bench_pacing import format_pacing, measure_pacing
 from eswifi.testing.launch import EmulatorProcess
 from eswifi.wire.framing import OK_TERMINATOR
 
@@ -163,8 +164,13 @@ def measure_baseline(request_size: int, reply_size: int, rounds: int, repeats: i
     return Figure(name="raw loopback, same sizes", rounds=rounds, seconds=min(trips[1:]))
 
 
-def run_bench(*, rounds: int = 2000, repeats: int = 3, out: TextIO = sys.stdout) -> int:
-    """Measure each scenario and its baseline in this run; print both and their ratio."""
+def run_bench(
+    *, rounds: int = 2000, repeats: int = 3, pacing: float = 1.5, out: TextIO = sys.stdout
+) -> int:
+    """Measure each scenario and its baseline in this run; print both and their ratio.
+
+    ``pacing``: seconds per run of the line-rate pacing figures (0: skip them).
+    """
     for scenario in (ROUND_TRIP, SEND_1460):
         module, reply_size = measure_module(scenario, rounds, repeats)
         baseline = measure_baseline(len(scenario.request), reply_size, rounds, repeats)
@@ -181,6 +187,9 @@ def run_bench(*, rounds: int = 2000, repeats: int = 3, out: TextIO = sys.stdout)
             )
         ratio = module.per_second / baseline.per_second
         print(f"  {'ratio module/baseline':<28} {ratio:>8.2f}", file=out)
+    if pacing > 0:
+        for line in format_pacing(measure_pacing(pacing, repeats)):
+            print(line, file=out)
     return 0
 
 

@@ -36,7 +36,17 @@ def register_bench(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     )
     parser.add_argument("--rounds", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.set_defaults(run=lambda args: run_bench(rounds=args.rounds, repeats=args.repeats))
+    parser.add_argument(
+        "--pacing-seconds",
+        type=float,
+        default=1.5,
+        help="length of each run measuring --timing real line-rate pacing (0: skip it)",
+    )
+    parser.set_defaults(
+        run=lambda args: run_bench(
+            rounds=args.rounds, repeats=args.repeats, pacing=args.pacing_seconds
+        )
+    )
 
 
 def _run_demo(args: argparse.Namespace) -> int:

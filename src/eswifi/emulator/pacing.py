@@ -54,16 +54,17 @@ class Pacer:
         """Bytes per slice: at most :data:`SLICE_SECONDS` of line time, at least one."""
         return max(1, int(self.rate.bytes_per_second * SLICE_SECONDS))
 
-    def reserve(self, count: int, now: float, *, reply: bool = False) -> float:
-        """Book ``count`` bytes on the line; return when the last of them has crossed.
+    def reserve(self, count: int, ready_at: float, *, reply: bool = False) -> float:
+        """Book ``count`` bytes that were ready to go at ``ready_at``; return when the last
+        of them has crossed the line. They start once the line is free; a reply that
+        finds the line idle starts after the turnaround.
 
-        ``reply``: the bytes start a reply after the host went quiet, so the turnaround
-        comes first if the line was idle.
+        Times are booked from ``ready_at``, not from when the caller got round to it, so a
+        caller that woke late catches up instead of losing line time.
         """
-        start = max(self._free_at, now + (self.rate.turnaround if reply else 0.0))
+        if self._free_at <= ready_at:
+            start = ready_at + (self.rate.turnaround if reply else 0.0)
+        else:
+            start = self._free_at
         self._free_at = start + count / self.rate.bytes_per_second
         return self._free_at
-
-    def idle(self, now: float) -> bool:
-        """Nothing booked is still crossing the line."""
-        return self._free_at <= now

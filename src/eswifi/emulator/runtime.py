@@ -27,6 +27,7 @@ from eswifi.emulator import messages as m
 from eswifi.emulator.backends.asyncio_net import AsyncioNetwork
 from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.links import HostLink, HostSession
+from eswifi.emulator.pacing import LineRate, Pacer, uart_rate
 from eswifi.emulator.trace import TO_HOST, TO_MODULE, TraceHook
 
 HOST_BACKLOG_LIMIT = 64 * 1024
@@ -107,6 +108,8 @@ class ModuleRuntime:
         host_backlog_limit: see :data:`HOST_BACKLOG_LIMIT`.
         output_limit: see :data:`OUTPUT_LIMIT`.
         datagram_backlog: see :data:`DATAGRAM_BACKLOG`.
+        line_rate: pace the host link at this rate, both ways (``--timing real``);
+            None: bytes go as fast as the host takes them.
     """
 
     def __init__(
@@ -120,6 +123,7 @@ class ModuleRuntime:
         host_backlog_limit: int = HOST_BACKLOG_LIMIT,
         output_limit: int = OUTPUT_LIMIT,
         datagram_backlog: int = DATAGRAM_BACKLOG,
+        line_rate: LineRate | None = None,
     ) -> None:
         self.engine = engine
         self.link = link
@@ -129,6 +133,8 @@ class ModuleRuntime:
         self._backlog_limit = host_backlog_limit
         self._output_limit = output_limit
         self._datagram_limit = datagram_backlog
+        self._out_pacer = Pacer(line_rate) if line_rate is not None else None
+        self._in_pacer = Pacer(line_rate) if line_rate is not None else None
         self._datagrams_waiting = 0
         self._network: NetworkBackend | None = None
         self._inbox: deque[_Input] = deque()
@@ -137,7 +143,9 @@ class ModuleRuntime:
         self._host_ready.set()
         self._host_paused = False
         self._session: HostSession | None = None
-        self._output: deque[tuple[HostSession, bytes]] = deque()
+        self._output: deque[tuple[HostSession, bytes, LineRate | None, float]] = deque()
+        """What goes to the host, the line rate that starts after it (``U0``) and, on a
+        paced link, when it was ready to go."""
         self._output_bytes = 0
         self._output_wake = asyncio.Event()
         self._output_idle = asyncio.Event()
@@ -272,7 +280,7 @@ class ModuleRuntime:
                 for watcher in list(self._pin_watchers):
                     watcher(effect)
             elif isinstance(effect, m.LinkRateChanged):
-                pass  # the link is not paced: bytes go as fast as the host takes them
+                self._line_rate_changed(effect.baud)
             else:
                 routed = faults.route(effect, now=time.monotonic())
                 self._to_network(routed.effects)
@@ -296,14 +304,15 @@ class ModuleRuntime:
             return
         if self._trace is not None:
             self._trace(TO_HOST, data)
-        self._output.append((session, data))
+        ready_at = time.monotonic() if self._out_pacer is not None else 0.0
+        self._output.append((session, data, None, ready_at))
         self._output_bytes += len(data)
         self._output_idle.clear()
         self._output_wake.set()
 
     def _drop_output(self, session: HostSession) -> None:
         kept = deque(item for item in self._output if item[0] is not session)
-        self._output_bytes = sum(len(data) for _, data in kept)
+        self._output_bytes = sum(len(item[1]) for item in kept)
         self._output = kept
         if not kept:
             self._output_idle.set()
@@ -311,7 +320,13 @@ class ModuleRuntime:
     async def _write_host(self) -> None:
         while True:
             while self._output:
-                session, data = self._output.popleft()
+                session, data, rate, ready_at = self._output.popleft()
+                if self._out_pacer is not None:
+                    await self._write_paced(session, data, ready_at)
+                    self._output_bytes -= len(data)
+                    if rate is not None:
+                        self._set_line_rate(rate)
+                    continue
                 chunks = [data]
                 while self._output and self._output[0][0] is session:
                     chunks.append(self._output.popleft()[1])
@@ -328,6 +343,57 @@ class ModuleRuntime:
             self._output_wake.clear()
             await self._output_wake.wait()
 
+    # ------------------------------------------------------------------ line-rate pacing
+
+    def _line_rate_changed(self, baud: int) -> None:
+        """``U0``: the UART's new rate starts after the bytes queued so far (its reply)."""
+        if self._out_pacer is None:
+            return  # the link is not paced: bytes go as fast as the host takes them
+        rate = uart_rate(baud)
+        if self._output:
+            session, data, _, ready_at = self._output[-1]
+            self._output[-1] = (session, data, rate, ready_at)
+        else:
+            self._set_line_rate(rate)
+
+    def _set_line_rate(self, rate: LineRate) -> None:
+        assert self._out_pacer is not None and self._in_pacer is not None
+        self._out_pacer.rate = rate
+        self._in_pacer.rate = rate
+
+    async def _write_paced(self, session: HostSession, data: bytes, ready_at: float) -> None:
+        """Write ``data`` (ready since ``ready_at``) slice by slice, each once it has
+        crossed the line."""
+        pacer = self._out_pacer
+        assert pacer is not None
+        loop = asyncio.get_running_loop()
+        size = pacer.slice_size()
+        for start in range(0, len(data), size):
+            chunk = data[start : start + size]
+            due = pacer.reserve(len(chunk), ready_at, reply=start == 0)
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await session.write(chunk)
+
+    async def _pace_input(self, data: bytes) -> bytes:
+        """Pass host bytes on no faster than the line carries them: every slice but the
+        last is posted here once it has crossed the line; the last one is returned, due."""
+        pacer = self._in_pacer
+        assert pacer is not None
+        loop = asyncio.get_running_loop()
+        size = pacer.slice_size()
+        ready_at = loop.time()
+        for start in range(0, len(data), size):
+            chunk = data[start : start + size]
+            delay = pacer.reserve(len(chunk), ready_at) - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if start + size >= len(data):
+                return chunk
+            self._post(_HostData(chunk))
+        return data  # pragma: no cover - data is never empty here
+
     async def _read_host(self) -> None:
         while True:
             session = await self.link.attach()
@@ -340,6 +406,8 @@ class ModuleRuntime:
                 data = await session.read()
                 if not data:
                     break
+                if self._in_pacer is not None:
+                    data = await self._pace_input(data)
                 # One chunk in flight: the engine task decides when the next may be read.
                 self._host_ready.clear()
                 self._post(_HostData(data))
