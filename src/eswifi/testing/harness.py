@@ -96,6 +96,7 @@ class EmulatorHarness:
                     self._output += effect.data
                 elif isinstance(effect, m.SaveSettings):
                     self.saved_settings = effect.snapshot
+                    self.engine.receive_net(m.SettingsSaved(request=effect.request), now=self.now)
                 elif isinstance(effect, m.LinkRateChanged):
                     self.line_rates.append(effect.baud)
                 else:
