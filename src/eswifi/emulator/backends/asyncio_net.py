@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import struct
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -55,6 +56,10 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__
+
+
+_LINGER_RESET = struct.pack("ii", 1, 0)
+"""SO_LINGER on, zero seconds: close() sends RST instead of FIN."""
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -155,6 +160,11 @@ class _Connection(asyncio.Protocol):
         self._held.clear()
         if self.transport is not None:
             if abort:
+                # An abort resets the connection (RST), as lwIP's tcp_abort does.
+                sock = self.transport.get_extra_info("socket")
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
                 self.transport.abort()
             else:
                 self.transport.close()
