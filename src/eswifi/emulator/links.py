@@ -8,11 +8,24 @@ Three links exist:
 
 * :class:`TcpConsoleLink` - a TCP server, one host at a time (pyserial ``socket://``);
   a second host is told the console is busy and is closed;
-* :class:`PtyLink` - a pseudo-terminal in raw mode (``/dev/pts/N``); it stays attached
-  while hosts open and close the device;
+* :class:`PtyLink` - a pseudo-terminal in raw mode (``/dev/pts/N``); a host attaches when
+  it opens the device and detaches when it closes it;
 * :class:`StdioLink` - the process's stdin/stdout; end of input detaches for good.
 
-The pty and stdio links are their own (only) session.
+Attaching and the boot output. A host that has just attached is still opening the port:
+pyserial's ``open()`` ends by flushing its input (``tcflush`` on a serial device, a
+drain of the socket on ``socket://``), which would throw away a greeting written at the
+moment of the attach. So each new session holds its output until the host is ready for it:
+
+* on the TCP console, until the host sends its first byte or :data:`ATTACH_SETTLE` passed
+  since the connection was accepted (pyserial drains the socket right after connecting);
+* on the pty, until the host flushes its input, sends its first byte, or
+  :data:`ATTACH_SETTLE` passed since it opened the device. The pty runs in packet mode, so
+  the emulator sees the host's input flushes; a flush before the host's first byte, once the
+  output was released, starts a new session (the module presents its greeting again,
+  since the flush discarded it).
+
+The stdio link is its own (only) session and holds nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +46,12 @@ BUSY_MESSAGE = b"eswifi: console busy, another host is attached\r\n"
 """What a second console host reads before it is disconnected."""
 _WRITE_CHUNK = getattr(select, "PIPE_BUF", 512)
 """A write of at most this many bytes to a ready pipe never blocks."""
+ATTACH_SETTLE = 0.25
+"""Seconds a new host's output is held unless the host shows sooner that it is ready."""
+ATTACH_POLL = 0.01
+"""Seconds between two looks at a pty nobody has open (has a host opened it?)."""
+_FLUSHREAD = 1
+"""``TIOCPKT_FLUSHREAD``: the status bit of a packet-mode pty whose host flushed its input."""
 
 OnData = Callable[[bytes], None]
 """Receives the host's bytes, in order."""
@@ -104,7 +123,12 @@ class _ConsoleHost(asyncio.Protocol):
         self._on_lost: OnLost | None = None
         self._refused = False
         self._lost = False
-        self._gone = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._gone = loop.create_future()
+        self._held = bytearray()
+        """Output held until the host is ready for it (see the module docstring)."""
+        self._ready = False
+        self._settle = loop.call_later(ATTACH_SETTLE, self._release)
 
     # ---------------------------------------------------------------- asyncio callbacks
 
@@ -113,12 +137,14 @@ class _ConsoleHost(asyncio.Protocol):
         self._transport = transport
         if not self._console._arrive(self):
             self._refused = True
+            self._settle.cancel()
             transport.write(BUSY_MESSAGE)
             transport.close()
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
+        self._release()
         if self._on_data is not None:
             self._on_data(data)
             return
@@ -130,6 +156,8 @@ class _ConsoleHost(asyncio.Protocol):
         return False  # the host closed its side: close ours, the host has detached
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._settle.cancel()
+        self._held.clear()
         self._console._release(self)
         if not self._gone.done():
             self._gone.set_result(None)
@@ -156,20 +184,26 @@ class _ConsoleHost(asyncio.Protocol):
             self._transport.resume_reading()
 
     def write(self, data: bytes) -> None:
-        if self._transport is not None and not self._transport.is_closing():
+        if self._transport is None or self._transport.is_closing():
+            return
+        if self._ready:
             self._transport.write(data)
+        else:
+            self._held += data
 
     @property
     def write_backlog(self) -> int:
         if self._transport is None or self._transport.is_closing():
             return 0
-        return self._transport.get_write_buffer_size()
+        return len(self._held) + self._transport.get_write_buffer_size()
 
     async def drained(self) -> None:
         return  # closing the console flushes what the host has not read yet
 
     async def aclose(self) -> None:
         transport = self._transport
+        self._settle.cancel()
+        self._held.clear()
         if transport is not None and not transport.is_closing():
             # A host that stopped reading must not hold the module up: drop its backlog.
             if transport.get_write_buffer_size():
@@ -178,6 +212,16 @@ class _ConsoleHost(asyncio.Protocol):
                 transport.close()
         if transport is not None:
             await self._gone
+
+    def _release(self) -> None:
+        """The host is ready for output: send what was held."""
+        if self._ready:
+            return
+        self._ready = True
+        self._settle.cancel()
+        held, self._held = bytes(self._held), bytearray()
+        if held:
+            self.write(held)
 
     def _lose(self) -> None:
         if self._on_lost is not None and not self._lost:
@@ -356,6 +400,9 @@ class _FdLink:
         if not data:
             self._end(None)
             return
+        self._deliver(data)
+
+    def _deliver(self, data: bytes) -> None:
         assert self._on_data is not None
         self._on_data(data)
 
@@ -422,38 +469,123 @@ class _FdLink:
             self._end(None)
 
 
-class PtyLink(_FdLink):
+class _PtyHost(_FdLink):
+    """A host that has the pty open. The master is in packet mode: each read is one packet,
+    a status byte (0: data follows) and the data."""
+
+    def __init__(self, master: int) -> None:
+        super().__init__(master, master)
+        self._handed_out = True
+        self._released = asyncio.Event()
+        self._held = bytearray()
+        self._settle = self._loop.call_later(ATTACH_SETTLE, self._release)
+        self._heard = False
+        self.flushed_before_speaking = False
+        """The session ended because the host flushed its input before its first byte."""
+
+    def _deliver(self, packet: bytes) -> None:
+        status, data = packet[0], packet[1:]
+        if status == 0:
+            if data:
+                self._heard = True
+                self._release()
+                super()._deliver(data)
+        elif status & _FLUSHREAD and not self._heard:
+            if not self._released.is_set():
+                self._release()  # the host's open is over: the greeting is safe
+            else:
+                self.flushed_before_speaking = True  # it threw away what we wrote
+                self.end()
+
+    def write(self, data: bytes) -> None:
+        if self._released.is_set():
+            super().write(data)
+        elif not self._closed:
+            self._held += data
+
+    @property
+    def write_backlog(self) -> int:
+        return len(self._held) + super().write_backlog
+
+    async def drained(self) -> None:
+        await self._released.wait()
+        await super().drained()
+
+    def _release(self) -> None:
+        if self._released.is_set():
+            return
+        self._released.set()
+        self._settle.cancel()
+        held, self._held = bytes(self._held), bytearray()
+        if held:
+            self.write(held)
+
+    def end(self) -> None:
+        """Stop this session (the pty itself stays open)."""
+        self._settle.cancel()
+        self._held.clear()
+        self._released.set()
+        self._stop()
+
+    async def aclose(self) -> None:
+        self.end()
+
+
+class PtyLink:
     """A pseudo-terminal: hosts open :attr:`name` (e.g. ``/dev/pts/5``) as a serial port.
 
-    The emulator keeps the slave side open so hosts can close and reopen the device
-    without the link going away; the slave is in raw mode before its path is known.
+    The slave side is put in raw mode before its path is known, then closed: a host
+    attaches when it opens the device (the master stops reporting a hang-up) and detaches
+    when it closes it. Hosts may open and close the device any number of times.
     """
 
     def __init__(self) -> None:
+        import fcntl
+        import struct
+        import termios
         import tty
 
         master, slave = os.openpty()
         try:
             tty.setraw(slave)
-            os.set_blocking(master, False)
             self._name = os.ttyname(slave)
-            super().__init__(master, master)
+            fcntl.ioctl(master, termios.TIOCPKT, struct.pack("i", 1))
+            os.set_blocking(master, False)
         except BaseException:
             os.close(master)
-            os.close(slave)
             raise
-        self._slave = slave
+        finally:
+            os.close(slave)
+        self._master = master
+        self._poll = select.poll()
+        self._poll.register(master, select.POLLIN)
+        self._session: _PtyHost | None = None
+        self._closed = False
 
     @property
     def name(self) -> str:
         return self._name
 
+    async def attach(self) -> HostSession | None:
+        previous = self._session
+        restart = previous is not None and previous.flushed_before_speaking
+        while not self._closed:
+            if restart or not self._hung_up():
+                self._session = _PtyHost(self._master)
+                return self._session
+            await asyncio.sleep(ATTACH_POLL)
+        return None
+
+    def _hung_up(self) -> bool:
+        return any(events & select.POLLHUP for _, events in self._poll.poll(0))
+
     async def aclose(self) -> None:
         if self._closed:
             return
-        self._stop()
-        os.close(self._read_fd)
-        os.close(self._slave)
+        self._closed = True
+        if self._session is not None:
+            self._session.end()
+        os.close(self._master)
 
 
 class StdioLink(_FdLink):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -143,6 +143,11 @@ class ModuleRuntime:
         self._host_paused = False
         self._session: HostSession | None = None
         self._output = bytearray()
+        self._fragments: deque[tuple[bytes, float]] = deque()
+        """Output cut by the fragment fault, waiting for its pauses."""
+        self._fragment_bytes = 0
+        self._fragment_timer: asyncio.TimerHandle | None = None
+        self._pin_watchers: list[Callable[[m.PinChanged], None]] = []
         self.dropped_output = 0
         """Host output bytes dropped because the attached host did not read them."""
         self.dropped_datagrams = 0
@@ -157,6 +162,11 @@ class ModuleRuntime:
         """Run ``action(now)`` on the engine between two inputs, then carry out the
         effects it caused (control channels change the radio this way)."""
         self._post(_Call(action))
+
+    def watch_pins(self, watcher: Callable[[m.PinChanged], None]) -> Callable[[], None]:
+        """Call ``watcher`` with every pin edge from now on; returns how to stop."""
+        self._pin_watchers.append(watcher)
+        return lambda: self._pin_watchers.remove(watcher) if watcher in self._pin_watchers else None
 
     @property
     def host_reading_paused(self) -> bool:
@@ -183,6 +193,7 @@ class ModuleRuntime:
             finally:
                 hosts.cancel()
                 self._cancel_timer()
+                self._drop_fragments()
                 await network.aclose()
 
     # ------------------------------------------------------------------ input
@@ -256,6 +267,9 @@ class ModuleRuntime:
                     self._trace(TO_MODULE, data)
                 engine.receive_host(data, now=now)
             case _Tick():
+                held = engine.faults.next_deadline()
+                if held is not None and now >= held:
+                    self._to_network(engine.faults.due(now))
                 deadline = engine.next_deadline()
                 if deadline is not None and now >= deadline:
                     engine.handle_timer(now=now)
@@ -266,27 +280,44 @@ class ModuleRuntime:
             case _HostDetached(session=session):
                 if self._session is session:
                     self._output.clear()  # nobody reads it any more
+                    self._drop_fragments()
                     self._session = None
             case _Call(action=action):
                 action(now)
             case m.NetEvent():
-                engine.receive_net(item, now=now)
+                routed = engine.faults.observe(item)
+                self._to_network(routed.effects)
+                for event in routed.events:
+                    engine.receive_net(event, now=now)
 
     def _execute(self, effects: list[m.Effect]) -> None:
-        network = self._network
-        assert network is not None
+        faults = self.engine.faults
         for effect in effects:
             if isinstance(effect, m.HostWrite):
                 self._send_to_host(effect.data)
             elif isinstance(effect, m.SaveSettings):
                 if self._save_settings is not None:
                     self._save_settings(effect.snapshot)
+            elif isinstance(effect, m.PinChanged):
+                for watcher in list(self._pin_watchers):
+                    watcher(effect)
+            elif isinstance(effect, m.LinkRateChanged):
+                pass  # the link is not paced: bytes go as fast as the host takes them
             else:
-                network.execute(effect)
+                routed = faults.route(effect, now=time.monotonic())
+                self._to_network(routed.effects)
+                for event in routed.events:
+                    self._post(event)
+
+    def _to_network(self, effects: Iterable[m.Effect]) -> None:
+        network = self._network
+        assert network is not None
+        for effect in effects:
+            network.execute(effect)
 
     def _after_input(self) -> None:
         """Arm the engine's timer and pause or resume reading the host."""
-        deadline = self.engine.next_deadline()
+        deadline = _earliest(self.engine.next_deadline(), self.engine.faults.next_deadline())
         if deadline != self._timer_at:
             self._cancel_timer()
             if deadline is not None:
@@ -319,7 +350,8 @@ class ModuleRuntime:
         session = self._session
         if session is None:
             return  # nobody attached: an unplugged UART
-        if session.write_backlog + len(self._output) + len(data) > self._output_limit:
+        queued = session.write_backlog + self._fragment_bytes + len(self._output)
+        if queued + len(data) > self._output_limit:
             self.dropped_output += len(data)
             return
         if self._trace is not None:
@@ -327,8 +359,40 @@ class ModuleRuntime:
         self._output += data  # written once the inputs at hand are applied
 
     def _flush_output(self) -> None:
-        if self._output:
-            data = bytes(self._output)
-            self._output.clear()
-            if self._session is not None:
-                self._session.write(data)
+        if not self._output:
+            return
+        data = bytes(self._output)
+        self._output.clear()
+        if self._session is None:
+            return
+        if self._fragments or self.engine.faults.fragment_max:
+            for chunk, pause in self.engine.faults.fragments(data):
+                self._fragments.append((chunk, pause))
+                self._fragment_bytes += len(chunk)
+            if self._fragment_timer is None:
+                self._write_fragments()
+        else:
+            self._session.write(data)
+
+    def _write_fragments(self) -> None:
+        """Write the fragmented output, pausing after each piece as the fault says."""
+        self._fragment_timer = None
+        while self._fragments and self._session is not None:
+            chunk, pause = self._fragments.popleft()
+            self._fragment_bytes -= len(chunk)
+            self._session.write(chunk)
+            if pause:
+                loop = asyncio.get_running_loop()
+                self._fragment_timer = loop.call_later(pause, self._write_fragments)
+                return
+
+    def _drop_fragments(self) -> None:
+        if self._fragment_timer is not None:
+            self._fragment_timer.cancel()
+            self._fragment_timer = None
+        self._fragments.clear()
+        self._fragment_bytes = 0
+
+
+def _earliest(*deadlines: float | None) -> float | None:
+    return min((d for d in deadlines if d is not None), default=None)
