@@ -523,7 +523,9 @@ class ModuleEngine:
                 self._settle(outcome)
 
     def _announce_link(self, message: bytes) -> None:
-        self.announce(message + (b"\r\nOK" if self.profile.link_events_end_with_ok else b""))
+        pushed = self.profile.link is LinkProfile.UART
+        with_ok = pushed and self.profile.link_events_end_with_ok
+        self.announce(message + (b"\r\nOK" if with_ok else b""))
 
     # ------------------------------------------------------------------ command loop
 
@@ -735,7 +737,8 @@ class ModuleEngine:
             if server.mode is ServerMode.MULTI
             else self.profile.single_accept_port
         )
-        if server.mode is ServerMode.MULTI:
+        if server.mode is ServerMode.MULTI or server.accept_loop:
+            # Accept loops keep the served client's port in the P4 field (shown by P?).
             slot.registers = replace(slot.registers, remote_port=event.peer_port)
         port = event.peer_port if rule is AcceptedPort.PEER else server.port
         self.announce(f"[TCP SVR] Accepted {event.peer_host}:{port}".encode(), tcp_server=True)
