@@ -236,16 +236,32 @@ def test_async_messages_by_link(name: str, link: LinkProfile) -> None:
     assert answer(module, b"P5=11\r", link).endswith(OK_TERMINATOR)
     module.network.connect("127.0.0.1", 8080, source=("10.0.0.9", 40009))
     pushed = module.output()
+    for line in (b"P0=1\r", b"P1=1\r", b"P2=9000\r"):
+        answer(module, line, link)
+    assert answer(module, b"P5=1\r", link).endswith(OK_TERMINATOR)
+    module.network.udp_peer("10.0.0.8", 5353).sendto(b"hi", "127.0.0.1", 9000)
+    pushed += module.output()
     module.engine.set_ap_present("eswifi-lab", False, now=module.now)
     pushed += module.output()
     module.engine.set_ap_present("eswifi-lab", True, now=module.now)
     pushed += module.output()
     assert async_messages(module, link, pushed) == [
         b"[TCP SVR] Accepted 10.0.0.9:40009",
+        b"[UDP SVR] Accepted 10.0.0.8:5353",
         b"[INFO   ] Link Down",
         b"[INFO   ] Link Up",
     ]
     assert answer(module, b"CS\r", link) == b"\r\n1" + OK_TERMINATOR
+
+
+@pytest.mark.parametrize(("name", "link"), COMBINATIONS, ids=IDS)
+def test_soft_ap_messages_by_link(name: str, link: LinkProfile) -> None:
+    module = module_for(name, link)
+    assert answer(module, b"AD\r", link).endswith(OK_TERMINATOR)
+    assert module.engine.station_join("AC:72:89:55:CE:36", now=module.now)
+    messages = async_messages(module, link, module.output())
+    assert len(messages) == 1
+    assert messages[0].startswith(b"[AP DHCP] Assigned AC:72:89:55:CE:36 has ")
 
 
 @pytest.mark.parametrize("name", sorted(PROFILES))

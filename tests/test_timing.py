@@ -4,6 +4,8 @@ rate is measured by ``eswifi bench``, never asserted here)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import serial
 from conftest import JOIN, OK
@@ -11,7 +13,7 @@ from conftest import JOIN, OK
 from eswifi.bench_pacing import format_pacing, measure_pacing
 from eswifi.emulator.config import parse_config
 from eswifi.emulator.engine import ModuleEngine
-from eswifi.emulator.pacing import Pacer, spi_rate, uart_rate
+from eswifi.emulator.pacing import PacedQueue, Pacer, spi_rate, uart_rate
 from eswifi.emulator.profile import SPI_C3525
 from eswifi.emulator.timing import FAST, REAL, timing_named
 from eswifi.errors import ConfigError
@@ -153,3 +155,31 @@ def test_bench_pacing_figures_are_produced() -> None:
     assert [f.name for f in figures] == ["UART 115200 out", "UART 115200 in", "SPI 400 kHz out"]
     assert all(f.measured > 0 for f in figures)
     assert format_pacing(figures)[1].startswith("  UART 115200 out")
+
+
+def test_paced_queue_keeps_order_and_changes_rate_after_the_queued_bytes() -> None:
+    async def run() -> tuple[list[bytes], list[float]]:
+        released: list[bytes] = []
+        rates: list[float] = []
+        done = asyncio.Event()
+
+        def release(data: bytes) -> None:
+            released.append(data)
+            if b"".join(released).endswith(b"z"):
+                done.set()
+
+        queue = PacedQueue(
+            uart_rate(1_000_000), release, on_rate=lambda r: rates.append(r.bytes_per_second)
+        )
+        queue.put(b"a" * 1000)
+        queue.change_rate(uart_rate(2_000_000))  # after the a's
+        assert queue.pacer.rate.bytes_per_second == 100_000
+        queue.put(b"b" * 999 + b"z")
+        await asyncio.wait_for(done.wait(), WAIT)
+        assert queue.queued == 0
+        return released, rates
+
+    released, rates = asyncio.run(run())
+    assert b"".join(released) == b"a" * 1000 + b"b" * 999 + b"z"
+    assert max(len(piece) for piece in released) <= 1000  # 5 ms slices at 200 kB/s at most
+    assert rates == [200_000]

@@ -5,12 +5,16 @@ bytes per second each way (8N1: a start bit, eight data bits and a stop bit per 
 SPI bus moves one byte per eight clocks, and each reply waits for DATA-READY to rise.
 :class:`Pacer` keeps the time at which one direction of the line becomes free and hands
 out bytes in slices of a few milliseconds, each due once it has crossed the line. The
-runtime applies it to what it writes to the host and to what it passes from the host to
-the engine; handlers never see it. No clock is read here: callers pass ``now``.
+runtime applies it, through :class:`PacedQueue` (the only part that uses the event loop's
+timers), to what it writes to the host and to what it passes from the host to the engine;
+handlers and the engine never see it.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 UART_BITS_PER_BYTE = 10
@@ -68,3 +72,86 @@ class Pacer:
             start = self._free_at
         self._free_at = start + count / self.rate.bytes_per_second
         return self._free_at
+
+
+class PacedQueue:
+    """Bytes handed on no faster than a line carries them (the runtime's link layer).
+
+    :meth:`put` cuts bytes into slices; each is passed to ``release`` once it has crossed
+    the line, from a loop timer. ``replies``: the bytes are the module's replies, so one
+    that finds the line idle waits the turnaround first. A rate change queued with
+    :meth:`change_rate` applies from the bytes after those already queued, and is
+    reported to ``on_rate`` when it takes effect.
+    """
+
+    def __init__(
+        self,
+        rate: LineRate,
+        release: Callable[[bytes], None],
+        *,
+        replies: bool = False,
+        on_rate: Callable[[LineRate], None] | None = None,
+    ) -> None:
+        self.pacer = Pacer(rate)
+        self._release = release
+        self._replies = replies
+        self._on_rate = on_rate
+        self._slices: deque[tuple[bytes, float, LineRate | None, bool]] = deque()
+        """Slice, when its bytes were ready, the rate after it, whether it starts a put."""
+        self._due: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self.queued = 0
+        """Bytes waiting to cross the line."""
+
+    def put(self, data: bytes) -> None:
+        """Queue ``data``, ready now."""
+        if not data:
+            return
+        loop = asyncio.get_running_loop()
+        ready_at = loop.time()
+        size = self.pacer.slice_size()
+        for start in range(0, len(data), size):
+            self._slices.append((data[start : start + size], ready_at, None, start == 0))
+        self.queued += len(data)
+        if self._timer is None:
+            self._run()
+
+    def change_rate(self, rate: LineRate) -> None:
+        """The line runs at ``rate`` from the bytes after those queued so far."""
+        if not self._slices:
+            self._set_rate(rate)
+            return
+        data, ready_at, _, first = self._slices[-1]
+        self._slices[-1] = (data, ready_at, rate, first)
+
+    def clear(self) -> None:
+        """Forget everything queued (the host went away)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._slices.clear()
+        self._due = None
+        self.queued = 0
+
+    def _set_rate(self, rate: LineRate) -> None:
+        self.pacer.rate = rate
+        if self._on_rate is not None:
+            self._on_rate(rate)
+
+    def _run(self) -> None:
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        while self._slices:
+            data, ready_at, rate, first = self._slices[0]
+            if self._due is None:
+                self._due = self.pacer.reserve(len(data), ready_at, reply=first and self._replies)
+            delay = self._due - loop.time()
+            if delay > 0:
+                self._timer = loop.call_later(delay, self._run)
+                return
+            self._slices.popleft()
+            self._due = None
+            self.queued -= len(data)
+            if rate is not None:
+                self._set_rate(rate)
+            self._release(data)

@@ -1,11 +1,15 @@
 """The module-side asyncio driver: runs one engine between a host link and a network.
 
-:class:`ModuleRuntime` is the only asyncio code around the sans-I/O engine. One task feeds
-the engine: it waits for input (host bytes, a host attaching or detaching, network
-events) or for the engine's next deadline, applies it with ``now=time.monotonic()``, and
-executes the effects the engine asks for, in order. Host bytes go to a writer task, network
-requests to the backend. Helper tasks read the host link and write to it; all of them,
-and the backend's work, live in one :class:`asyncio.TaskGroup`.
+:class:`ModuleRuntime` is the only asyncio code around the sans-I/O engine. Inputs (host
+bytes, a host attaching or detaching, network events, the engine's deadline, control
+calls) are applied the moment they arrive, in the event loop callback that delivers them,
+with ``now=time.monotonic()``; the effects the engine asks for are carried out in order
+before the callback returns: host bytes are written to the link (once per batch of
+inputs), network requests go to the backend. An input posted while another is being
+applied (a backend reporting ``Sent`` from inside a request) waits its turn in an inbox.
+A command therefore costs no task switch: the reply leaves from the same callback that
+read the command. One task waits for hosts to attach; it and the backend's work live in
+one :class:`asyncio.TaskGroup`.
 
 Buffers stay bounded: the host link is not read while the engine holds more than
 ``host_backlog_limit`` unprocessed host bytes, and the network backend is told to stop
@@ -27,7 +31,7 @@ from eswifi.emulator import messages as m
 from eswifi.emulator.backends.asyncio_net import AsyncioNetwork
 from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.links import HostLink, HostSession
-from eswifi.emulator.pacing import LineRate, Pacer, uart_rate
+from eswifi.emulator.pacing import LineRate, PacedQueue, uart_rate
 from eswifi.emulator.trace import TO_HOST, TO_MODULE, TraceHook
 
 HOST_BACKLOG_LIMIT = 64 * 1024
@@ -79,21 +83,22 @@ class _HostData:
 
 
 @dataclass(frozen=True, slots=True)
-class _LinkGone:
-    """No host can attach any more (stdin reached its end)."""
+class _Tick:
+    """The engine's deadline may have passed."""
 
 
 @dataclass(frozen=True, slots=True)
 class _Call:
-    """Work submitted from outside the engine task (a control channel)."""
+    """Work submitted from outside the engine (a control channel)."""
 
     action: Callable[[float], object]
 
 
-_Input = _HostAttached | _HostDetached | _HostData | _LinkGone | _Call | m.NetEvent
+_Input = _HostAttached | _HostDetached | _HostData | _Tick | _Call | m.NetEvent
 
 SaveSettings = Callable[[Mapping[str, Any] | None], None]
-"""Persists the module's saved settings (``Z1``/``Z2``/``Z3``)."""
+"""Persists the module's saved settings (``Z1``/``Z2``/``Z3``); raises OSError when it
+cannot, and the command that saved answers ERROR."""
 
 
 class ModuleRuntime:
@@ -133,28 +138,32 @@ class ModuleRuntime:
         self._backlog_limit = host_backlog_limit
         self._output_limit = output_limit
         self._datagram_limit = datagram_backlog
-        self._out_pacer = Pacer(line_rate) if line_rate is not None else None
-        self._in_pacer = Pacer(line_rate) if line_rate is not None else None
         self._datagrams_waiting = 0
         self._network: NetworkBackend | None = None
         self._inbox: deque[_Input] = deque()
-        self._wake = asyncio.Event()
-        self._host_ready = asyncio.Event()
-        self._host_ready.set()
+        self._busy = False
+        self._failure: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
         self._host_paused = False
         self._session: HostSession | None = None
-        self._output: deque[tuple[HostSession, bytes, LineRate | None, float]] = deque()
-        """What goes to the host, the line rate that starts after it (``U0``) and, on a
-        paced link, when it was ready to go."""
-        self._output_bytes = 0
-        self._output_wake = asyncio.Event()
-        self._output_idle = asyncio.Event()
-        self._output_idle.set()
+        self._output = bytearray()
+        self._fragments: deque[tuple[bytes, float]] = deque()
+        """Output cut by the fragment fault, waiting for its pauses."""
+        self._fragment_bytes = 0
+        self._fragment_timer: asyncio.TimerHandle | None = None
         self._pin_watchers: list[Callable[[m.PinChanged], None]] = []
+        self._paced_out: PacedQueue | None = None
+        self._paced_in: PacedQueue | None = None
+        if line_rate is not None:
+            self._paced_out = PacedQueue(
+                line_rate, self._write_paced, replies=True, on_rate=self._input_rate
+            )
+            self._paced_in = PacedQueue(line_rate, self._host_data_paced)
         self.dropped_output = 0
+        """Host output bytes dropped because the attached host did not read them."""
         self.dropped_datagrams = 0
         """Datagrams dropped because :data:`DATAGRAM_BACKLOG` were already waiting."""
-        """Host output bytes dropped because the attached host did not read them."""
 
     @property
     def host_attached(self) -> bool:
@@ -162,7 +171,7 @@ class ModuleRuntime:
         return self._session is not None
 
     def submit(self, action: Callable[[float], object]) -> None:
-        """Run ``action(now)`` on the engine task between two inputs, then carry out the
+        """Run ``action(now)`` on the engine between two inputs, then carry out the
         effects it caused (control channels change the radio this way)."""
         self._post(_Call(action))
 
@@ -182,68 +191,93 @@ class ModuleRuntime:
         Every socket the module opened is closed on the way out; the link itself belongs
         to the caller.
         """
+        self._failure = asyncio.get_running_loop().create_future()
         async with asyncio.TaskGroup() as tasks:
             network = self._network_factory(self._post, tasks)
             self._network = network
-            helpers = [
-                tasks.create_task(self._read_host()),
-                tasks.create_task(self._write_host()),
-            ]
+            hosts = tasks.create_task(self._serve_hosts())
             try:
-                await self._feed_engine()
-                await self._output_idle.wait()
+                done, _ = await asyncio.wait(
+                    (hosts, self._failure), return_when=asyncio.FIRST_COMPLETED
+                )
+                if self._failure in done:
+                    self._failure.result()  # raises what broke the engine
             finally:
-                for helper in helpers:
-                    helper.cancel()
+                hosts.cancel()
+                self._cancel_timer()
+                self._drop_fragments()
+                self._drop_paced()
                 await network.aclose()
 
-    # ------------------------------------------------------------------ engine task
+    # ------------------------------------------------------------------ input
 
-    async def _feed_engine(self) -> None:
-        engine = self.engine
-        faults = engine.faults
+    async def _serve_hosts(self) -> None:
         while True:
-            await self._wait_for_input(_earliest(engine.next_deadline(), faults.next_deadline()))
-            while self._inbox:
-                item = self._inbox.popleft()
-                if isinstance(item, m.DatagramReceived):
-                    self._datagrams_waiting -= 1
-                if isinstance(item, _LinkGone):
-                    return
-                self._apply(item)
-                self._execute(engine.drain_effects())
-            held = faults.next_deadline()
-            if held is not None and time.monotonic() >= held:
-                self._to_network(faults.due(time.monotonic()))
-            deadline = engine.next_deadline()
-            if deadline is not None and time.monotonic() >= deadline:
-                engine.handle_timer(now=time.monotonic())
-                self._execute(engine.drain_effects())
-            self._host_paused = engine.host_backlog >= self._backlog_limit
-            if self._host_paused:
-                self._host_ready.clear()
-            else:
-                self._host_ready.set()
+            session = await self.link.attach()
+            if session is None:
+                return
+            gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    async def _wait_for_input(self, deadline: float | None) -> None:
-        if self._inbox:
+            def lost(
+                error: Exception | None,
+                session: HostSession = session,
+                gone: asyncio.Future[None] = gone,
+            ) -> None:
+                if error is not None:
+                    self._fail(error)
+                self._post(_HostDetached(session))
+                if not gone.done():
+                    gone.set_result(None)
+
+            self._post(_HostAttached(session))
+            session.start(self._host_data, lost)
+            await gone
+            await session.drained()
+
+    def _host_data(self, data: bytes) -> None:
+        if self._paced_in is None:
+            self._post(_HostData(data))
             return
-        self._wake.clear()
-        delay = None if deadline is None else max(0.0, deadline - time.monotonic())
-        try:
-            async with asyncio.timeout(delay):
-                await self._wake.wait()
-        except TimeoutError:
-            pass
+        self._paced_in.put(data)  # reaches the engine as it crosses the line
+        if not self._host_paused and self._paced_in.queued >= self._backlog_limit:
+            session = self._session
+            if session is not None:
+                session.pause_reading()
+                self._host_paused = True
 
     def _post(self, item: _Input) -> None:
+        """Apply one input now, or after the one being applied (effects can post events)."""
         if isinstance(item, m.DatagramReceived):
             if self._datagrams_waiting >= self._datagram_limit:
                 self.dropped_datagrams += 1
                 return
             self._datagrams_waiting += 1
         self._inbox.append(item)
-        self._wake.set()
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            engine = self.engine
+            while self._inbox:
+                item = self._inbox.popleft()
+                if isinstance(item, m.DatagramReceived):
+                    self._datagrams_waiting -= 1
+                self._apply(item)
+                self._execute(engine.drain_effects())
+            self._flush_output()
+            self._after_input()
+        except Exception as exc:
+            self._fail(exc)
+        finally:
+            self._busy = False
+
+    def _fail(self, exc: Exception) -> None:
+        """Stop :meth:`run` with ``exc`` (inputs arrive in loop callbacks, not in a task)."""
+        self._inbox.clear()
+        if self._failure is None:
+            raise exc
+        if not self._failure.done():
+            self._failure.set_exception(exc)
 
     def _apply(self, item: _Input) -> None:
         engine = self.engine
@@ -253,13 +287,23 @@ class ModuleRuntime:
                 if self._trace is not None:
                     self._trace(TO_MODULE, data)
                 engine.receive_host(data, now=now)
+            case _Tick():
+                held = engine.faults.next_deadline()
+                if held is not None and now >= held:
+                    self._to_network(engine.faults.due(now))
+                deadline = engine.next_deadline()
+                if deadline is not None and now >= deadline:
+                    engine.handle_timer(now=now)
             case _HostAttached(session=session):
                 self._session = session
+                self._host_paused = False
                 engine.host_attached(now=now)
             case _HostDetached(session=session):
                 if self._session is session:
+                    self._output.clear()  # nobody reads it any more
+                    self._drop_fragments()
+                    self._drop_paced()
                     self._session = None
-                self._drop_output(session)
             case _Call(action=action):
                 action(now)
             case m.NetEvent():
@@ -274,13 +318,14 @@ class ModuleRuntime:
             if isinstance(effect, m.HostWrite):
                 self._send_to_host(effect.data)
             elif isinstance(effect, m.SaveSettings):
-                if self._save_settings is not None:
-                    self._save_settings(effect.snapshot)
+                self._post(self._save(effect))
             elif isinstance(effect, m.PinChanged):
                 for watcher in list(self._pin_watchers):
                     watcher(effect)
             elif isinstance(effect, m.LinkRateChanged):
-                self._line_rate_changed(effect.baud)
+                if self._paced_out is not None:  # unpaced, bytes go as fast as they can
+                    self._flush_output()  # the reply to U0 still goes at the old rate
+                    self._paced_out.change_rate(uart_rate(effect.baud))
             else:
                 routed = faults.route(effect, now=time.monotonic())
                 self._to_network(routed.effects)
@@ -293,125 +338,117 @@ class ModuleRuntime:
         for effect in effects:
             network.execute(effect)
 
+    def _save(self, effect: m.SaveSettings) -> m.NetEvent:
+        if self._save_settings is not None:
+            try:
+                self._save_settings(effect.snapshot)
+            except OSError as exc:  # e.g. the state file's folder was removed
+                return m.SettingsNotSaved(request=effect.request, reason=str(exc))
+        return m.SettingsSaved(request=effect.request)
+
+    def _after_input(self) -> None:
+        """Arm the engine's timer and pause or resume reading the host."""
+        deadline = _earliest(self.engine.next_deadline(), self.engine.faults.next_deadline())
+        if deadline != self._timer_at:
+            self._cancel_timer()
+            if deadline is not None:
+                delay = max(0.0, deadline - time.monotonic())
+                self._timer = asyncio.get_running_loop().call_later(delay, self._tick)
+                self._timer_at = deadline
+        paused = self.engine.host_backlog >= self._backlog_limit or (
+            self._paced_in is not None and self._paced_in.queued >= self._backlog_limit
+        )
+        session = self._session
+        if session is not None and paused != self._host_paused:
+            if paused:
+                session.pause_reading()
+            else:
+                session.resume_reading()
+        self._host_paused = paused
+
+    def _tick(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self._post(_Tick())
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._timer_at = None
+
     # ------------------------------------------------------------------ host side
 
     def _send_to_host(self, data: bytes) -> None:
         session = self._session
         if session is None:
             return  # nobody attached: an unplugged UART
-        if self._output_bytes + len(data) > self._output_limit:
+        queued = session.write_backlog + self._fragment_bytes + len(self._output)
+        if self._paced_out is not None:
+            queued += self._paced_out.queued
+        if queued + len(data) > self._output_limit:
             self.dropped_output += len(data)
             return
         if self._trace is not None:
             self._trace(TO_HOST, data)
-        ready_at = time.monotonic() if self._out_pacer is not None else 0.0
-        self._output.append((session, data, None, ready_at))
-        self._output_bytes += len(data)
-        self._output_idle.clear()
-        self._output_wake.set()
+        self._output += data  # written once the inputs at hand are applied
 
-    def _drop_output(self, session: HostSession) -> None:
-        kept = deque(item for item in self._output if item[0] is not session)
-        self._output_bytes = sum(len(item[1]) for item in kept)
-        self._output = kept
-        if not kept:
-            self._output_idle.set()
+    def _flush_output(self) -> None:
+        if not self._output:
+            return
+        data = bytes(self._output)
+        self._output.clear()
+        if self._session is None:
+            return
+        if self._paced_out is not None:
+            self._paced_out.put(data)  # written slice by slice as it crosses the line
+            return
+        if self._fragments or self.engine.faults.fragment_max:
+            for chunk, pause in self.engine.faults.fragments(data):
+                self._fragments.append((chunk, pause))
+                self._fragment_bytes += len(chunk)
+            if self._fragment_timer is None:
+                self._write_fragments()
+        else:
+            self._session.write(data)
 
-    async def _write_host(self) -> None:
-        while True:
-            while self._output:
-                session, data, rate, ready_at = self._output.popleft()
-                if self._out_pacer is not None:
-                    await self._write_paced(session, data, ready_at)
-                    self._output_bytes -= len(data)
-                    if rate is not None:
-                        self._set_line_rate(rate)
-                    continue
-                chunks = [data]
-                while self._output and self._output[0][0] is session:
-                    chunks.append(self._output.popleft()[1])
-                data = b"".join(chunks)
-                self._output_bytes -= len(data)
-                if self.engine.faults.fragment_max:
-                    for chunk, pause in self.engine.faults.fragments(data):
-                        await session.write(chunk)
-                        if pause:
-                            await asyncio.sleep(pause)
-                else:
-                    await session.write(data)
-            self._output_idle.set()
-            self._output_wake.clear()
-            await self._output_wake.wait()
+    def _write_fragments(self) -> None:
+        """Write the fragmented output, pausing after each piece as the fault says."""
+        self._fragment_timer = None
+        while self._fragments and self._session is not None:
+            chunk, pause = self._fragments.popleft()
+            self._fragment_bytes -= len(chunk)
+            self._session.write(chunk)
+            if pause:
+                loop = asyncio.get_running_loop()
+                self._fragment_timer = loop.call_later(pause, self._write_fragments)
+                return
 
     # ------------------------------------------------------------------ line-rate pacing
 
-    def _line_rate_changed(self, baud: int) -> None:
-        """``U0``: the UART's new rate starts after the bytes queued so far (its reply)."""
-        if self._out_pacer is None:
-            return  # the link is not paced: bytes go as fast as the host takes them
-        rate = uart_rate(baud)
-        if self._output:
-            session, data, _, ready_at = self._output[-1]
-            self._output[-1] = (session, data, rate, ready_at)
-        else:
-            self._set_line_rate(rate)
+    def _write_paced(self, data: bytes) -> None:
+        if self._session is not None:
+            self._session.write(data)
 
-    def _set_line_rate(self, rate: LineRate) -> None:
-        assert self._out_pacer is not None and self._in_pacer is not None
-        self._out_pacer.rate = rate
-        self._in_pacer.rate = rate
+    def _host_data_paced(self, data: bytes) -> None:
+        self._post(_HostData(data))
 
-    async def _write_paced(self, session: HostSession, data: bytes, ready_at: float) -> None:
-        """Write ``data`` (ready since ``ready_at``) slice by slice, each once it has
-        crossed the line."""
-        pacer = self._out_pacer
-        assert pacer is not None
-        loop = asyncio.get_running_loop()
-        size = pacer.slice_size()
-        for start in range(0, len(data), size):
-            chunk = data[start : start + size]
-            due = pacer.reserve(len(chunk), ready_at, reply=start == 0)
-            delay = due - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await session.write(chunk)
+    def _input_rate(self, rate: LineRate) -> None:
+        """The host's side follows a rate change once the module's reply has gone."""
+        if self._paced_in is not None:
+            self._paced_in.pacer.rate = rate
 
-    async def _pace_input(self, data: bytes) -> bytes:
-        """Pass host bytes on no faster than the line carries them: every slice but the
-        last is posted here once it has crossed the line; the last one is returned, due."""
-        pacer = self._in_pacer
-        assert pacer is not None
-        loop = asyncio.get_running_loop()
-        size = pacer.slice_size()
-        ready_at = loop.time()
-        for start in range(0, len(data), size):
-            chunk = data[start : start + size]
-            delay = pacer.reserve(len(chunk), ready_at) - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if start + size >= len(data):
-                return chunk
-            self._post(_HostData(chunk))
-        return data  # pragma: no cover - data is never empty here
+    def _drop_paced(self) -> None:
+        for queue in (self._paced_out, self._paced_in):
+            if queue is not None:
+                queue.clear()
 
-    async def _read_host(self) -> None:
-        while True:
-            session = await self.link.attach()
-            if session is None:
-                self._post(_LinkGone())
-                return
-            self._post(_HostAttached(session))
-            while True:
-                await self._host_ready.wait()
-                data = await session.read()
-                if not data:
-                    break
-                if self._in_pacer is not None:
-                    data = await self._pace_input(data)
-                # One chunk in flight: the engine task decides when the next may be read.
-                self._host_ready.clear()
-                self._post(_HostData(data))
-            self._post(_HostDetached(session))
+    def _drop_fragments(self) -> None:
+        if self._fragment_timer is not None:
+            self._fragment_timer.cancel()
+            self._fragment_timer = None
+        self._fragments.clear()
+        self._fragment_bytes = 0
 
 
 def _earliest(*deadlines: float | None) -> float | None:
