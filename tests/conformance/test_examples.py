@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from eswifi.client import Module
-from eswifi.launch import EmulatorProcess
+from eswifi.testing.launch import EmulatorProcess
 
 from .conftest import start_emulator
 
