@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from test_cli_emulate import free_port
 
-from eswifi.launch import EmulatorProcess
+from eswifi.testing.launch import EmulatorProcess
 from eswifi.wire.framing import unescape
 
 pytestmark = pytest.mark.subprocess
