@@ -220,6 +220,7 @@ static int open_tty(hostbus_t *bus, const char *path)
         tio.c_cc[VMIN] = 1;
         tio.c_cc[VTIME] = 0;
         tcsetattr(fd, TCSANOW, &tio);
+        tcflush(fd, TCIOFLUSH);
     }
     bus->fd = fd;
     return HOSTBUS_OK;
