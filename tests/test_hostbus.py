@@ -147,8 +147,10 @@ def test_example_drives_the_module_through_the_pins(
     at_client: Path, echo_port: int, transport: str, build: str
 ) -> None:
     where = ["--listen", "127.0.0.1:0"] if transport == "--listen" else ["--pty"]
-    with EmulatorProcess(*where, "--link", build, "--control", "127.0.0.1:0") as emulator:
-        control = emulator.readline().removeprefix("control: ")
+    with EmulatorProcess(*where, "--link", build, control=True) as emulator:
+        assert emulator.control_address is not None
+        host, port = emulator.control_address
+        control = f"{host}:{port}"
         lines = run_example(
             at_client,
             "--link", _link(emulator.url),
