@@ -175,5 +175,8 @@ class _NoLink:
     async def attach(self) -> None:
         await asyncio.Event().wait()
 
+    def host_present(self) -> bool:
+        return False
+
     async def aclose(self) -> None:
         pass
