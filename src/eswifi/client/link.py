@@ -210,6 +210,14 @@ class CommandChannel:
             return self._exchange(data, timeout)
 
     def _exchange(self, data: bytes, timeout: float | None) -> Reply:
+        try:
+            return self._await_reply(data, timeout)
+        except KeyboardInterrupt:
+            # Ctrl-C while waiting: a late reply must not answer the next command.
+            self.protocol.abandon()
+            raise
+
+    def _await_reply(self, data: bytes, timeout: float | None) -> Reply:
         self._check_open()
         try:
             self._write(data)
