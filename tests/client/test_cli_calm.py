@@ -9,10 +9,12 @@ interrupts, and decides when (or whether) the reply comes.
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,36 +47,89 @@ def foreground(*args: str) -> list[str]:
 
 
 class ScriptedModule:
-    """A module played by the test on ``socket://127.0.0.1:PORT``: one host at a time."""
+    """A module played by the test on ``socket://127.0.0.1:PORT``, one host at a time.
+
+    A thread reads the host's command lines. The client's resync marker (``R1=a``,
+    ``R2=b``, ``R?``) is answered as a module would, except while the module is *busy*
+    (working on a command the test has not answered): a real module answers nothing
+    before it has finished, so those answers wait for :meth:`finish`. Every other line is
+    handed to the test (:meth:`expect`), which writes replies itself (:meth:`reply`).
+    """
 
     def __init__(self) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.listener.settimeout(WAIT)
         self.url = f"socket://127.0.0.1:{self.listener.getsockname()[1]}"
         self.conn: socket.socket | None = None
-        self.received = b""
+        self.lines: queue.Queue[bytes] = queue.Queue()
+        self._lock = threading.Lock()
+        self._busy = False
+        self._held: list[bytes] = []
+        self._registers = {b"R1": b"0", b"R2": b"0"}
+        self._reader: threading.Thread | None = None
 
     def accept(self) -> None:
         self.conn, _ = self.listener.accept()
-        self.conn.settimeout(WAIT)
+        self._reader = threading.Thread(target=self._read, args=(self.conn,), daemon=True)
+        self._reader.start()
 
-    def expect(self, data: bytes) -> None:
-        """Wait until the host has sent ``data`` (counting from the last match)."""
-        assert self.conn is not None
-        while data not in self.received:
-            chunk = self.conn.recv(4096)
-            assert chunk, f"the host left before sending {data!r}; got {self.received!r}"
-            self.received += chunk
-        self.received = self.received.split(data, 1)[1]
+    def expect(self, line: bytes) -> None:
+        """Wait for the host's next command line (not a resync marker); the module is then
+        busy with it until :meth:`reply` or :meth:`finish`."""
+        assert self.lines.get(timeout=WAIT) == line
 
     def reply(self, data: bytes) -> None:
+        """The module answers the command it was busy with."""
+        self.finish(data)
+
+    def finish(self, data: bytes) -> None:
+        """Write ``data`` (a late reply), then the answers held meanwhile."""
         assert self.conn is not None
-        self.conn.sendall(data)
+        with self._lock:
+            self.conn.sendall(data + b"".join(self._held))
+            self._held.clear()
+            self._busy = False
+
+    def _read(self, conn: socket.socket) -> None:
+        pending = b""
+        while True:
+            try:
+                chunk = conn.recv(4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            pending += chunk
+            *lines, pending = pending.split(b"\r")
+            for line in lines:
+                self._command(conn, line)
+
+    def _command(self, conn: socket.socket, line: bytes) -> None:
+        code, _, value = line.partition(b"=")
+        with self._lock:
+            if code in self._registers and value:
+                self._registers[code] = value
+                answer = b"\r\n\r\nOK\r\n> "
+            elif line == b"R?":
+                answer = b"\r\n%s,%s,0\r\nOK\r\n> " % (
+                    self._registers[b"R1"],
+                    self._registers[b"R2"],
+                )
+            else:
+                self._busy = True
+                self.lines.put(line)
+                return
+            if self._busy:
+                self._held.append(answer)
+            else:
+                conn.sendall(answer)
 
     def close(self) -> None:
         if self.conn is not None:
             self.conn.close()
         self.listener.close()
+        if self._reader is not None:
+            self._reader.join(timeout=WAIT)
 
 
 @pytest.fixture
@@ -102,9 +157,9 @@ def test_send_ctrl_c_while_waiting_for_a_reply_exits_130_quietly(
 ) -> None:
     process = started("send", scripted.url, "I?", "F0")
     scripted.accept()
-    scripted.expect(b"I?\r")
+    scripted.expect(b"I?")
     scripted.reply(INFO)
-    scripted.expect(b"F0\r")  # the scan is running: the module never answers it
+    scripted.expect(b"F0")  # the scan is running: the module never answers it
     status, stderr = interrupted(process)
     assert status == 130
     assert stderr == ""
@@ -113,9 +168,9 @@ def test_send_ctrl_c_while_waiting_for_a_reply_exits_130_quietly(
 def test_send_names_the_command_that_timed_out(scripted: ScriptedModule) -> None:
     process = started("send", "--timeout", "0.5", scripted.url, "I?", "F0")
     scripted.accept()
-    scripted.expect(b"I?\r")
+    scripted.expect(b"I?")
     scripted.reply(INFO)
-    scripted.expect(b"F0\r")
+    scripted.expect(b"F0")
     _, stderr = process.communicate(timeout=WAIT)
     assert process.returncode == 3
     assert stderr.strip() == (
@@ -126,7 +181,7 @@ def test_send_names_the_command_that_timed_out(scripted: ScriptedModule) -> None
 def test_demo_ctrl_c_exits_130_quietly(scripted: ScriptedModule) -> None:
     process = started("demo", "--url", scripted.url)
     scripted.accept()
-    scripted.expect(b"\r")  # the demo's first command is waiting for its reply
+    scripted.lines.get(timeout=WAIT)  # the demo's first command is waiting for its reply
     status, stderr = interrupted(process)
     assert status == 130
     assert "Traceback" not in stderr
@@ -175,23 +230,23 @@ def test_term_ctrl_c_cancels_the_command_and_a_slow_reply_keeps_the_session(
         term.expect(r"eswifi>")
         # Ctrl-C while the module works on F0: back to the prompt.
         term.type("F0\r")
-        scripted.expect(b"F0\r")
+        scripted.expect(b"F0")
         term.type("\x03")
         term.expect(r"F0: cancelled")
         term.expect(r"eswifi>")
-        scripted.reply(LATE_SCAN)  # the cancelled command's reply comes after all
+        scripted.finish(LATE_SCAN)  # the cancelled command's reply comes after all
         term.type("I?\r")
-        scripted.expect(b"I?\r")
+        scripted.expect(b"I?")
         scripted.reply(INFO)
         term.expect(r"Inventek eS-WiFi\s+OK")
         # A reply slower than --timeout: reported, and the session goes on.
         term.type("F0\r")
-        scripted.expect(b"F0\r")
+        scripted.expect(b"F0")
         term.expect(r"no reply to 'F0' within 1 s: still connected")
         term.expect(r"eswifi>")
-        scripted.reply(LATE_SCAN)
+        scripted.finish(LATE_SCAN)
         term.type("I?\r")
-        scripted.expect(b"I?\r")
+        scripted.expect(b"I?")
         scripted.reply(INFO)
         term.expect(r"Inventek eS-WiFi\s+OK")
         assert "late-ap" not in term.transcript()

@@ -32,7 +32,7 @@ from eswifi.cli.linecmd import (
     render_reply,
 )
 from eswifi.client import Module
-from eswifi.errors import EsWifiError, LinkError, LinkTimeout
+from eswifi.errors import EsWifiError, LinkError, LinkTimeout, RemoteProtocolError
 from eswifi.wire.commands import COMMANDS
 from eswifi.wire.framing import unescape
 from eswifi.wire.replies import AsyncMessage
@@ -244,6 +244,12 @@ def run(args: argparse.Namespace) -> int:
                     module.messages(0.2)
                 else:
                     module.channel.wait_messages(0.2)
+            except LinkTimeout:
+                # A module still busy with a cancelled or slow command does not answer the
+                # resync yet: try again on the next round.
+                continue
+            except RemoteProtocolError as exc:
+                write_message(f"link out of step ({exc}); resynchronising")
             except EsWifiError as exc:
                 failure.append(exc)
                 return

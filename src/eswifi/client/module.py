@@ -7,7 +7,12 @@ the module already has. Socket objects (:mod:`eswifi.client.socket`) run their c
 sequences through it.
 
 Any failure that leaves the module's state unknown (a timeout, a malformed reply, a raw
-:meth:`Module.command`) drops the cache, so the next operation sets everything again.
+:meth:`Module.command`) drops the cache, so the next operation sets everything again; a
+link resync (which changes R1/R2) drops it too, before any cached value is relied on.
+
+Sockets read with ``R4`` (the byte count comes first, so binary data holding the reply
+terminator is read exactly); a firmware that answers ``Unknown Command`` to it is read
+with ``R0`` from then on.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from enum import IntEnum
 from types import TracebackType
 from typing import Literal, Self
 
+from eswifi.client import pins
 from eswifi.client.link import CommandChannel, Link, SerialLink, Trace
 from eswifi.client.socket import EsWifiSocket
 from eswifi.errors import (
@@ -41,6 +47,9 @@ JOIN_TIMEOUT = 30.0
 DYNAMIC_PORTS = (49152, 65535)
 """Where ``bind(("", 0))`` and client sockets take their local port from."""
 
+_MAC = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}")
+_INFO_LINE = re.compile(r"[^,]*(?:,[^,]*){5,}")
+"""``I?``: product, firmware, API, stack, RTOS, clock, name (the name may hold commas)."""
 _SCAN_LINE = re.compile(
     r'#(\d+),"(.*)",([0-9A-Fa-f:]{17}),(-?\d+),([\d.]+),([^,]*),([^,]*),([^,]*),(\d+)'
 )
@@ -120,17 +129,22 @@ class Module:
         timeout: float = 10.0,
         trace: Trace | None = None,
         poll_interval: float = 0.02,
+        control: str | tuple[str, int] | None = None,
     ) -> None:
         if spi is None:
             spi = bool(getattr(link, "spi", False))
         self.channel = CommandChannel(link, spi=spi, timeout=timeout, trace=trace)
         self.poll_interval = poll_interval
+        self.control = pins.parse_address(control) if control is not None else None
+        """The emulator's control channel (``eswifi emulate --control``): the RESET pin."""
         self._lock = self.channel.lock
         self._sockets: list[EsWifiSocket | None] = [None] * SOCKET_COUNT
         self._selected: int | None = None
         self._registers: list[dict[str, tuple[object, ...]]] = [{} for _ in range(SOCKET_COUNT)]
         self._ip: str | None = None
         self._random = random.Random()
+        self._read_code = "R4"
+        self.channel.add_resync_listener(self._invalidate)
 
     @classmethod
     def open(
@@ -141,6 +155,7 @@ class Module:
         baudrate: int = 115_200,
         timeout: float = 10.0,
         trace: Trace | None = None,
+        control: str | tuple[str, int] | None = None,
     ) -> Module:
         """Open a module at a pyserial URL or device path.
 
@@ -148,6 +163,8 @@ class Module:
             url: ``/dev/ttyUSB0``, ``/dev/pts/7``, ``socket://127.0.0.1:7000``, ``loop://``,
                 ``spy://…`` — anything ``serial.serial_for_url`` takes.
             link: ``"uart"`` or ``"spi"``: which module build is on the other end.
+            control: the emulator's control channel ``HOST:PORT``; :meth:`reset` with
+                ``hard=True`` then pulses the RESET pin through it.
 
         Raises:
             ValueError: ``link`` is neither ``"uart"`` nor ``"spi"``.
@@ -156,7 +173,7 @@ class Module:
         if link not in ("uart", "spi"):
             raise ValueError(f"link must be 'uart' or 'spi', not {link!r}")
         serial_link = SerialLink.open(url, baudrate=baudrate)
-        module = cls(serial_link, spi=link == "spi", timeout=timeout, trace=trace)
+        module = cls(serial_link, spi=link == "spi", timeout=timeout, trace=trace, control=control)
         module.channel.discard()
         return module
 
@@ -220,8 +237,12 @@ class Module:
     # ------------------------------------------------------------------ information
 
     def info(self) -> ModuleInfo:
-        """Product and firmware information (``I?``)."""
-        fields = self._run("I?").value.split(",")
+        """Product and firmware information (``I?``).
+
+        Raises:
+            RemoteProtocolError: the reply is not an ``I?`` line (the link resyncs).
+        """
+        fields = self._expect("I?", _INFO_LINE).value.split(",")
         fields += [""] * (7 - len(fields))
         clock = fields[5].strip()
         return ModuleInfo(
@@ -235,8 +256,12 @@ class Module:
         )
 
     def mac(self) -> str:
-        """The MAC address, ``XX:XX:XX:XX:XX:XX`` (``Z5``)."""
-        return self._run("Z5").value.strip()
+        """The MAC address, ``XX:XX:XX:XX:XX:XX`` (``Z5``).
+
+        Raises:
+            RemoteProtocolError: the reply is not a MAC address (the link resyncs).
+        """
+        return self._expect("Z5", _MAC).value.strip()
 
     def status(self) -> NetworkStatus:
         """The network settings and whether the module is joined (``C?``)."""
@@ -393,13 +418,21 @@ class Module:
                 times.append(None)
         return times
 
-    def reset(self, *, timeout: float = 10.0) -> None:
-        """Software-reset the module (``ZR``) and wait until it is back.
+    def reset(self, *, hard: bool = False, timeout: float = 10.0) -> None:
+        """Reset the module and wait until it is back (its boot prompt or greeting).
 
-        Every socket is gone afterwards; the module also forgets its network.
+        ``hard=True`` with a control channel (see :meth:`open`) pulses the RESET pin;
+        otherwise the module resets itself with ``ZR``. Every socket is gone afterwards;
+        the module also forgets its network.
         """
         with self._lock:
-            self._run("ZR", timeout=timeout)
+            if hard and self.control is not None:
+                pins.control_command(self.control, "reset hold", timeout)
+                self.channel.discard()  # the module is dead now: nothing more will come
+                pins.control_command(self.control, "reset release", timeout)
+                pins.wait_for_boot(self.channel.link, timeout)
+            else:
+                self._run("ZR", timeout=timeout)
             self._invalidate()
             self._ip = None
             for sock in self._sockets:
@@ -460,7 +493,22 @@ class Module:
             raise _command_error(reply)
         return reply
 
+    def _sync(self) -> None:
+        """Resynchronise a link that is out of step before trusting the register cache."""
+        if self.channel.out_of_step:
+            self.channel.resync()
+
+    def _expect(self, code: str, shape: re.Pattern[str]) -> Reply:
+        """Run a query whose answer has a known shape; anything else is another command's
+        reply or garbage, so the link is resynced before the next command."""
+        reply = self._run(code)
+        if shape.fullmatch(reply.value.strip()) is None:
+            self.channel.lose_step()
+            raise RemoteProtocolError(f"{code} answered {reply.raw[:80]!r}")
+        return reply
+
     def _select(self, slot: int) -> None:
+        self._sync()
         if self._selected != slot:
             self._selected = None
             self._run("P0", slot)
@@ -468,6 +516,7 @@ class Module:
 
     def _set(self, slot: int, code: str, *args: object) -> None:
         """Set a per-socket register unless the module already has that value."""
+        self._sync()
         if self._registers[slot].get(code) == args:
             return
         self._select(slot)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -142,6 +142,7 @@ class ModuleRuntime:
         self._output_wake = asyncio.Event()
         self._output_idle = asyncio.Event()
         self._output_idle.set()
+        self._pin_watchers: list[Callable[[m.PinChanged], None]] = []
         self.dropped_output = 0
         self.dropped_datagrams = 0
         """Datagrams dropped because :data:`DATAGRAM_BACKLOG` were already waiting."""
@@ -156,6 +157,11 @@ class ModuleRuntime:
         """Run ``action(now)`` on the engine task between two inputs, then carry out the
         effects it caused (control channels change the radio this way)."""
         self._post(_Call(action))
+
+    def watch_pins(self, watcher: Callable[[m.PinChanged], None]) -> Callable[[], None]:
+        """Call ``watcher`` with every pin edge from now on; returns how to stop."""
+        self._pin_watchers.append(watcher)
+        return lambda: self._pin_watchers.remove(watcher) if watcher in self._pin_watchers else None
 
     @property
     def host_reading_paused(self) -> bool:
@@ -187,8 +193,9 @@ class ModuleRuntime:
 
     async def _feed_engine(self) -> None:
         engine = self.engine
+        faults = engine.faults
         while True:
-            await self._wait_for_input(engine.next_deadline())
+            await self._wait_for_input(_earliest(engine.next_deadline(), faults.next_deadline()))
             while self._inbox:
                 item = self._inbox.popleft()
                 if isinstance(item, m.DatagramReceived):
@@ -197,6 +204,9 @@ class ModuleRuntime:
                     return
                 self._apply(item)
                 self._execute(engine.drain_effects())
+            held = faults.next_deadline()
+            if held is not None and time.monotonic() >= held:
+                self._to_network(faults.due(time.monotonic()))
             deadline = engine.next_deadline()
             if deadline is not None and time.monotonic() >= deadline:
                 engine.handle_timer(now=time.monotonic())
@@ -245,21 +255,35 @@ class ModuleRuntime:
             case _Call(action=action):
                 action(now)
             case m.NetEvent():
-                engine.receive_net(item, now=now)
+                routed = engine.faults.observe(item)
+                self._to_network(routed.effects)
+                for event in routed.events:
+                    engine.receive_net(event, now=now)
 
     def _execute(self, effects: list[m.Effect]) -> None:
-        network = self._network
-        assert network is not None
+        faults = self.engine.faults
         for effect in effects:
             if isinstance(effect, m.HostWrite):
                 self._send_to_host(effect.data)
             elif isinstance(effect, m.SaveSettings):
                 if self._save_settings is not None:
                     self._save_settings(effect.snapshot)
+            elif isinstance(effect, m.PinChanged):
+                for watcher in list(self._pin_watchers):
+                    watcher(effect)
             elif isinstance(effect, m.LinkRateChanged):
                 pass  # the link is not paced: bytes go as fast as the host takes them
             else:
-                network.execute(effect)
+                routed = faults.route(effect, now=time.monotonic())
+                self._to_network(routed.effects)
+                for event in routed.events:
+                    self._post(event)
+
+    def _to_network(self, effects: Iterable[m.Effect]) -> None:
+        network = self._network
+        assert network is not None
+        for effect in effects:
+            network.execute(effect)
 
     # ------------------------------------------------------------------ host side
 
@@ -293,7 +317,13 @@ class ModuleRuntime:
                     chunks.append(self._output.popleft()[1])
                 data = b"".join(chunks)
                 self._output_bytes -= len(data)
-                await session.write(data)
+                if self.engine.faults.fragment_max:
+                    for chunk, pause in self.engine.faults.fragments(data):
+                        await session.write(chunk)
+                        if pause:
+                            await asyncio.sleep(pause)
+                else:
+                    await session.write(data)
             self._output_idle.set()
             self._output_wake.clear()
             await self._output_wake.wait()
@@ -314,3 +344,7 @@ class ModuleRuntime:
                 self._host_ready.clear()
                 self._post(_HostData(data))
             self._post(_HostDetached(session))
+
+
+def _earliest(*deadlines: float | None) -> float | None:
+    return min((d for d in deadlines if d is not None), default=None)

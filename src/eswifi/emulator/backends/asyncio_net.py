@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import ssl
+import struct
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -24,7 +24,7 @@ from typing import Any, cast
 
 from eswifi.emulator import messages as m
 from eswifi.emulator.backends import icmp, tls_context
-from eswifi.errors import LocalProtocolError
+from eswifi.errors import CredentialError, LocalProtocolError
 
 Post = Callable[[m.NetEvent], None]
 
@@ -56,6 +56,10 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__
+
+
+_LINGER_RESET = struct.pack("ii", 1, 0)
+"""SO_LINGER on, zero seconds: close() sends RST instead of FIN."""
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -156,6 +160,11 @@ class _Connection(asyncio.Protocol):
         self._held.clear()
         if self.transport is not None:
             if abort:
+                # An abort resets the connection (RST), as lwIP's tcp_abort does.
+                sock = self.transport.get_extra_info("socket")
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
                 self.transport.abort()
             else:
                 self.transport.close()
@@ -387,7 +396,7 @@ class AsyncioNetwork:
         if request.tls is not None:
             try:
                 context = tls_context.client_context(request.tls)
-            except (ssl.SSLError, ValueError) as exc:
+            except CredentialError as exc:
                 self.post(m.ConnectFailed(conn=request.conn, reason=_reason(exc)))
                 return
         sock = None
