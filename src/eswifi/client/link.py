@@ -26,6 +26,7 @@ from typing import Protocol
 
 import serial
 
+from eswifi.client.diagnose import check_url, open_failure
 from eswifi.client.protocol import ClientProtocol
 from eswifi.errors import LinkClosed, LinkError, LinkTimeout, RemoteProtocolError
 from eswifi.wire.framing import escape
@@ -84,12 +85,15 @@ class SerialLink:
         """Open any pyserial URL or device path.
 
         Raises:
-            LinkError: the port cannot be opened.
+            LinkRefused: nothing listens at a ``socket://`` address.
+            LinkError: the port cannot be opened (a bare ``host:port`` is refused with a
+                hint to write ``socket://host:port``).
         """
+        check_url(url)
         try:
             port = serial.serial_for_url(url, baudrate=baudrate, timeout=0)
         except (serial.SerialException, OSError, ValueError) as exc:
-            raise _wrap(exc, f"cannot open {url}") from exc
+            raise open_failure(url, exc) from exc
         return cls(port)
 
     @property
@@ -126,10 +130,16 @@ class SerialLink:
             raise _wrap(exc, "cannot discard input") from exc
 
     def close(self) -> None:
+        # pyserial's socket:// skips closing its socket when shutdown() fails, as it does
+        # on a connection the other end reset: close it here too.
+        sock = getattr(self._port, "_socket", None)
         try:
             self._port.close()
         except (serial.SerialException, OSError) as exc:  # pragma: no cover - best effort
             logger.debug("closing the port failed: %s", exc)
+        finally:
+            if sock is not None:
+                sock.close()
 
 
 class CommandChannel:
