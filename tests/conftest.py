@@ -12,6 +12,8 @@ from hypothesis import HealthCheck, settings
 
 from eswifi.testing import EmulatorHarness
 
+pytest_plugins = ["pytester"]
+
 settings.register_profile(
     "ci", max_examples=200, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -24,9 +26,9 @@ JOIN = b"C1=eswifi-lab\rC2=eswifi-pass\rC3=3\rC0\r"
 
 
 @pytest.fixture
-def module() -> EmulatorHarness:
-    """A fresh in-memory module, not joined."""
-    return EmulatorHarness()
+def module(eswifi_harness: EmulatorHarness) -> EmulatorHarness:
+    """A fresh in-memory module, not joined (the plugin's ``eswifi_harness``)."""
+    return eswifi_harness
 
 
 @pytest.fixture

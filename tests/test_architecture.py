@@ -20,7 +20,8 @@ PURE = [
     SRC / "emulator" / "control.py",
     *sorted((SRC / "emulator" / "handlers").glob("*.py")),
     SRC / "emulator" / "backends" / "fake.py",
-    SRC / "testing.py",
+    SRC / "testing" / "harness.py",
+    SRC / "testing" / "link.py",
     SRC / "client" / "protocol.py",
     SRC / "client" / "timeouts.py",
 ]
@@ -73,7 +74,7 @@ def test_every_handler_has_one_family_and_a_table_entry() -> None:
 
     families = [
         handlers.transport, handlers.servers, handlers.clients, handlers.tls, handlers.data,
-        handlers.wifi, handlers.system, handlers.lookup, handlers.access_point,
+        handlers.wifi, handlers.system, handlers.lookup, handlers.access_point, handlers.uart,
     ]  # fmt: skip
     codes = [code for family in families for code in family.HANDLERS]
     assert len(codes) == len(set(codes)), "two families claim the same code"

@@ -13,7 +13,7 @@ import serial
 
 from eswifi.cli.main import main
 from eswifi.emulator.links import BUSY_MESSAGE
-from eswifi.launch import EmulatorProcess
+from eswifi.testing.launch import EmulatorProcess
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -17,7 +17,7 @@ import serial
 from test_cli_emulate import HOST, OK, OK_END, WAIT, exchange, expect, free_port, stopped
 from test_wifi import parse_scan
 
-from eswifi.launch import EmulatorProcess
+from eswifi.testing.launch import EmulatorProcess
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.subprocess]
 

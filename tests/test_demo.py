@@ -11,7 +11,7 @@ import pytest
 from test_cli_emulate import free_port
 
 from eswifi.demo import run_demo
-from eswifi.launch import EmulatorProcess
+from eswifi.testing.launch import EmulatorProcess
 
 
 @pytest.mark.timeout(60)

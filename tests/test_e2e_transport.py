@@ -21,7 +21,7 @@ import serial
 import trustme
 from test_cli_emulate import free_port
 
-from eswifi.launch import EmulatorProcess
+from eswifi.testing.launch import EmulatorProcess
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.subprocess]
 

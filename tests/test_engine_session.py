@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from eswifi.testing import EmulatorHarness
-from eswifi.transcript import TranscriptMismatch, load, parse, replay
+from eswifi.testing.transcript import TranscriptMismatch, load, parse, replay
 
 TRANSCRIPTS = sorted((Path(__file__).parent / "transcripts").glob("*.txt"))
 ACCEPTED = b"\r\n[TCP SVR] Accepted %s:%d\r\n> "

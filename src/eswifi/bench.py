@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
-from eswifi.launch import EmulatorProcess
+from eswifi.testing.launch import EmulatorProcess
 from eswifi.wire.framing import OK_TERMINATOR
 
 JOIN = b"C1=eswifi-lab\rC2=eswifi-pass\rC3=3\rC0\r"

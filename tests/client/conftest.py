@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from eswifi.client import Module
-from eswifi.testing_link import EngineLink
+from eswifi.testing.link import EngineLink
 
 
 @pytest.fixture(params=["uart", "spi"])

@@ -12,7 +12,7 @@ import pytest
 
 from eswifi.client import Module
 from eswifi.errors import ConsoleBusy, LinkError, LinkRefused
-from eswifi.launch import EmulatorProcess
+from eswifi.testing import EmulatorProcess
 
 pytestmark = pytest.mark.subprocess
 

@@ -9,8 +9,7 @@ import pytest
 
 from eswifi.client import Module
 from eswifi.errors import CommandError
-from eswifi.testing import EmulatorHarness
-from eswifi.testing_link import EngineLink
+from eswifi.testing import EmulatorHarness, EngineLink
 
 SSID, PASSPHRASE = "eswifi-lab", "eswifi-pass"
 

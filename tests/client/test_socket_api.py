@@ -9,7 +9,7 @@ import pytest
 
 from eswifi.client import Module
 from eswifi.errors import CommandError, SocketError
-from eswifi.testing_link import EngineLink
+from eswifi.testing.link import EngineLink
 
 from .conftest import Recorder
 

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from eswifi.client import Module
-from eswifi.testing_link import EngineLink
+from eswifi.testing.link import EngineLink
 
 SIZE = 12_000
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from eswifi.client import Module
-from eswifi.launch import EmulatorProcess
+from eswifi.testing.launch import EmulatorProcess
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 30.0

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from eswifi.launch import EmulatorProcess
+from eswifi.testing import EmulatorProcess
 
 from .conftest import start_emulator
 
@@ -208,8 +208,16 @@ def test_http_example_serves_pages_twice(emulator: EmulatorProcess) -> None:
     port = free_port()
     for _run in range(RUNS):
         program = Program(
-            ["examples/http_server.py", emulator.url, "--link", emulator.link]
-            + ["--port", str(port), "--requests", "2"]
+            [
+                "examples/http_server.py",
+                emulator.url,
+                "--link",
+                emulator.link,
+                "--port",
+                str(port),
+                "--requests",
+                "2",
+            ]
         )
         assert program.line() == f"serving http://127.0.0.1:{port}/"
         for number, path in enumerate(("", "hello?x=1"), start=1):
@@ -242,8 +250,15 @@ def test_echo_client_example_runs_twice(emulator: EmulatorProcess) -> None:
         for run in range(RUNS):
             message = f"hi {run}"
             program = Program(
-                ["examples/echo_client.py", emulator.url, "127.0.0.1", port, message]
-                + ["--link", emulator.link]
+                [
+                    "examples/echo_client.py",
+                    emulator.url,
+                    "127.0.0.1",
+                    port,
+                    message,
+                    "--link",
+                    emulator.link,
+                ]
             )
             assert program.line() == message
             status, err = program.finish()
@@ -278,21 +293,41 @@ def test_a_crashed_script_does_not_break_the_next_run(emulator: EmulatorProcess)
     port = free_port()
     with socket.create_server(("127.0.0.1", 0)) as peer:
         crashed = Program(
-            ["-c", CRASHING_SCRIPT, emulator.url, emulator.link]
-            + [str(peer.getsockname()[1]), str(port)]
+            [
+                "-c",
+                CRASHING_SCRIPT,
+                emulator.url,
+                emulator.link,
+                str(peer.getsockname()[1]),
+                str(port),
+            ]
         )
         assert crashed.line() == "open"
         assert crashed.finish()[0] == 1
         killed = Program(
-            ["examples/http_server.py", emulator.url, "--link", emulator.link]
-            + ["--port", str(free_port())]
+            [
+                "examples/http_server.py",
+                emulator.url,
+                "--link",
+                emulator.link,
+                "--port",
+                str(free_port()),
+            ]
         )
         assert killed.line().startswith("serving ")
         killed.process.send_signal(signal.SIGKILL)
         killed.finish()
     program = Program(
-        ["examples/http_server.py", emulator.url, "--link", emulator.link]
-        + ["--port", str(port), "--requests", "1"]
+        [
+            "examples/http_server.py",
+            emulator.url,
+            "--link",
+            emulator.link,
+            "--port",
+            str(port),
+            "--requests",
+            "1",
+        ]
     )
     assert program.line() == f"serving http://127.0.0.1:{port}/"
     status, page = fetch(f"http://127.0.0.1:{port}/again")

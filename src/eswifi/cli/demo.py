@@ -7,7 +7,7 @@ import sys
 
 from eswifi.bench import run_bench
 from eswifi.demo import run_demo
-from eswifi.launch import EmulatorProcess
+from eswifi.testing.launch import EmulatorProcess
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

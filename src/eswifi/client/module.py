@@ -109,7 +109,8 @@ class Module:
 
     Args:
         link: the byte link (see :meth:`open` for pyserial URLs).
-        spi: the module is an SPI build (replies padded with 0x15, messages via ``MR``).
+        spi: the module is an SPI build (replies padded with 0x15, messages via ``MR``);
+            by default, the link's own ``spi`` attribute if it has one, else ``False``.
         timeout: default seconds to wait for a reply to a command.
         trace: optional hook called with ``("tx"|"rx", bytes)`` for every transfer.
         poll_interval: seconds between ``MR`` polls on an SPI link while waiting.
@@ -119,11 +120,13 @@ class Module:
         self,
         link: Link,
         *,
-        spi: bool = False,
+        spi: bool | None = None,
         timeout: float = 10.0,
         trace: Trace | None = None,
         poll_interval: float = 0.02,
     ) -> None:
+        if spi is None:
+            spi = bool(getattr(link, "spi", False))
         self.channel = CommandChannel(link, spi=spi, timeout=timeout, trace=trace)
         self.poll_interval = poll_interval
         self._lock = self.channel.lock

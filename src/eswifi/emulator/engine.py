@@ -62,6 +62,7 @@ from eswifi.emulator.state import (
     SoftApClient,
     SoftApRegisters,
     SoftApState,
+    UartSettings,
     WifiRegisters,
     WifiState,
 )
@@ -392,7 +393,10 @@ class ModuleEngine:
 
     def _reboot(self) -> None:
         self._reset_at = None
+        line_baud = self.uart.line_baud
         self._power_on()
+        if self.uart.line_baud != line_baud:
+            self._effects.append(m.LinkRateChanged(baud=self.uart.line_baud))
         link = self.profile.link
         self._write(framing.SPI_GREETING if link is LinkProfile.SPI else framing.PROMPT)
 
@@ -404,6 +408,7 @@ class ModuleEngine:
         self.soft_ap = SoftApState()
         self.scan_settings = ScanSettings()
         self.ping_settings = PingSettings()
+        self.uart = UartSettings()
         self.scan_results: deque[bytes] | None = None
         """Entries of an ``F0=2`` scan still to be fetched with MR."""
         self.message_type = self.profile.message_type
@@ -523,6 +528,7 @@ class ModuleEngine:
         else:
             reply = self._error_reply(done, code)
         self._write(reply)
+        self._effects.extend(done.after_reply)
         pending, self._pending_async = self._pending_async, []
         for message in pending:
             self._write(framing.uart_async(message))

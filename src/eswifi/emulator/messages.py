@@ -194,6 +194,22 @@ class SaveSettings(Effect):
     """JSON-compatible data, read back with ``StoredSettings.from_dict``."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkRateChanged(Effect):
+    """The module's UART now runs at ``baud`` bits per second (``U2=<baud>`` then ``U0``).
+
+    Ordered with the :class:`HostWrite` effects: every byte that crosses the host link
+    after this effect, in both directions, runs at the new rate; every byte before it,
+    including the whole reply to ``U0`` itself, at the old one. The engine emits it right
+    after that reply, and again when a reset brings the power-up rate back.
+
+    Only a paced link (``--timing real``) honours it; fast timing ignores it, and a pty's
+    termios speed is never changed.
+    """
+
+    baud: int
+
+
 # --------------------------------------------------------------------------- events
 
 

@@ -29,6 +29,8 @@ class Done:
     error: ErrorCode = ErrorCode.UNKNOWN_ERROR
     raw: bool = False
     """``text`` is the complete reply: no OK/ERROR terminator follows (ZR, P7=0 …)."""
+    after_reply: tuple[m.Effect, ...] = ()
+    """Effects emitted right after the reply's bytes (U0's new line rate)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

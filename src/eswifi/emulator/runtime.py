@@ -256,6 +256,8 @@ class ModuleRuntime:
             elif isinstance(effect, m.SaveSettings):
                 if self._save_settings is not None:
                     self._save_settings(effect.snapshot)
+            elif isinstance(effect, m.LinkRateChanged):
+                pass  # the link is not paced: bytes go as fast as the host takes them
             else:
                 network.execute(effect)
 

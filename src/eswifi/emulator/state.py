@@ -207,6 +207,22 @@ class WifiState:
         self.ip = self.mask = self.gateway = self.dns1 = self.dns2 = "0.0.0.0"
 
 
+UART_POWER_UP_BAUD = 115_200
+"""The UART's rate after power-up and reset (8N1, no flow control)."""
+UART_BAUD_RANGE = (1200, 3_916_800)
+"""Rates ``U2`` accepts."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UartSettings:
+    """``U2`` and the rate ``U0`` applied (volatile: a reset brings 115200 back)."""
+
+    baud: int = UART_POWER_UP_BAUD
+    """Set by ``U2``, shown by ``U?``; the line changes to it at ``U0``."""
+    line_baud: int = UART_POWER_UP_BAUD
+    """The rate the line runs at now."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScanSettings:
     """F1–F5."""

@@ -34,7 +34,8 @@ class CommandSpec:
     summary: str
     """One line of help."""
     group: str
-    """Command family: transport, receive, send, wifi, system, access-point, lookup, message."""
+    """Command family: transport, receive, send, wifi, system, access-point, lookup, message,
+    uart."""
     payload: Payload = Payload.NONE
 
 
@@ -126,6 +127,10 @@ _TABLE: tuple[CommandSpec, ...] = (
     _spec("AS", "set_ap_ssid", "<0/1>,<SSID>", "Set the soft-AP SSID", "access-point"),
     _spec("AT", "set_ap_max_clients", "<1-4>", "Set the soft-AP client limit", "access-point"),
     _spec("A?", "show_ap", "", "Show the soft-AP settings", "access-point"),
+    # UART (spec §1.6; UART builds)
+    _spec("U0", "apply_uart_settings", "", "Apply the UART settings (the new rate starts after this reply)", "uart"),
+    _spec("U2", "set_uart_baud", "<1200 - 3916800>", "Set the UART baud rate (applied by U0)", "uart"),
+    _spec("U?", "show_uart", "", "Show the UART settings: port,baud,data bits,parity,stop bits,mode", "uart"),
     # System (spec §3.1)
     _spec("I?", "show_info", "", "Show the product information", "system"),
     _spec("MR", "read_message", "", "Read the next asynchronous message (SPI build)", "message"),

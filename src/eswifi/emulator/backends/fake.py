@@ -215,7 +215,7 @@ class FakeNetwork:
             case m.Ping(request=request, host=host):
                 if host in self.ping_times:
                     self._post(m.PingReply(request=request, rtt_ms=self.ping_times[host]))
-            case m.CancelSend() | m.HostWrite() | m.SaveSettings():
+            case m.CancelSend() | m.HostWrite() | m.SaveSettings() | m.LinkRateChanged():
                 pass
 
     def drain_events(self) -> list[m.NetEvent]:

@@ -18,6 +18,7 @@ from eswifi.emulator.handlers import (
     system,
     tls,
     transport,
+    uart,
     wifi,
 )
 from eswifi.emulator.outcomes import Handler
@@ -32,5 +33,6 @@ ALL_HANDLERS: Mapping[str, Handler] = {
     **system.HANDLERS,
     **lookup.HANDLERS,
     **access_point.HANDLERS,
+    **uart.HANDLERS,
 }
 """Every built-in handler by wire code."""

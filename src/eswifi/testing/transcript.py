@@ -34,7 +34,7 @@ from pathlib import Path
 from eswifi.emulator.backends.fake import FakeDatagramPeer, FakePeer, FakeServer
 from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.profile import PROFILES
-from eswifi.testing import EmulatorHarness
+from eswifi.testing.harness import EmulatorHarness
 from eswifi.wire.framing import unescape
 
 

@@ -1,11 +1,7 @@
-"""Test kit: a module engine wired to the in-memory network under a manual clock.
+"""The in-process module: an engine wired to the in-memory network under a manual clock.
 
-Usable by this project's tests and by users who want to test host code against the
-emulated module without I/O::
-
-    bench = EmulatorHarness()
-    bench.send(b"C1=eswifi-lab\\rC2=eswifi-pass\\rC0\\r")
-    peer = bench.network.connect("127.0.0.1", 5024, source=("10.0.0.7", 40000))
+No I/O and no background work: every call runs the engine and the network until both are
+idle. The example in :mod:`eswifi.testing` shows a complete exchange.
 """
 
 from __future__ import annotations
@@ -44,6 +40,8 @@ class EmulatorHarness:
         self._output = bytearray()
         self.saved_settings: object = None
         """The last snapshot the engine asked to persist (``SaveSettings``), if any."""
+        self.line_rates: list[int] = []
+        """Every rate the module switched its UART to (``LinkRateChanged``), in order."""
 
     @property
     def now(self) -> float:
@@ -98,6 +96,8 @@ class EmulatorHarness:
                     self._output += effect.data
                 elif isinstance(effect, m.SaveSettings):
                     self.saved_settings = effect.snapshot
+                elif isinstance(effect, m.LinkRateChanged):
+                    self.line_rates.append(effect.baud)
                 else:
                     self.network.execute(effect, now=self.now)
             events = self.network.drain_events()

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 from eswifi.emulator.backends.fake import FakeNetwork
 from eswifi.emulator.engine import ModuleEngine
-from eswifi.emulator.profile import SPI_C3525, UART_C6, FirmwareProfile
+from eswifi.emulator.profile import SPI_C3525, UART_C6, FirmwareProfile, LinkProfile
 from eswifi.errors import LinkClosed
-from eswifi.testing import EmulatorHarness
+from eswifi.testing.harness import EmulatorHarness
 
 
 class EngineLink:
@@ -52,6 +52,8 @@ class EngineLink:
             chosen = profile if profile is not None else (SPI_C3525 if spi else UART_C6)
             harness = EmulatorHarness(ModuleEngine(profile=chosen))
         self.harness = harness
+        self.spi = harness.engine.profile.link is LinkProfile.SPI
+        """Whether the module is the SPI build; :class:`~eswifi.client.Module` follows it."""
         self._rx = bytearray(harness.attach())
         self._closed = False
         self.written = bytearray()
