@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench soak clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "eswifi needs Python 3.11 or newer")'
@@ -28,6 +28,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/eswifi bench
+
+# A minute of churn, resets, floods and storms against a real emulator; fds and memory
+# must stay flat. Longer: SOAK_SECONDS=600 make soak
+SOAK_SECONDS ?= 60
+soak: $(STAMP)
+	$(BIN)/eswifi soak --seconds $(SOAK_SECONDS)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache

@@ -18,6 +18,8 @@ PURE = [
     SRC / "emulator" / "radio.py",
     SRC / "emulator" / "settings.py",
     SRC / "emulator" / "control.py",
+    SRC / "emulator" / "faults.py",
+    SRC / "emulator" / "fault_commands.py",
     *sorted((SRC / "emulator" / "handlers").glob("*.py")),
     SRC / "emulator" / "backends" / "fake.py",
     SRC / "testing" / "harness.py",

@@ -31,10 +31,9 @@ def join(console: serial.SerialBase, ssid: bytes = b"eswifi-lab", pw: bytes = b"
 
 
 def control_port(module: EmulatorProcess) -> tuple[str, int]:
-    line = module.readline(WAIT)
-    assert line.startswith("control: "), line
-    host, port = line.removeprefix("control: ").strip().rsplit(":", 1)
-    return host, int(port)
+    """Where the module's --control channel listens (read from its 'control: …' line)."""
+    assert module.control_address is not None
+    return module.control_address
 
 
 def tell(address: tuple[str, int], line: str) -> str:

@@ -60,6 +60,10 @@ class ConfigError(EsWifiError, ValueError):
     """A configuration value (radio file, firmware profile, CLI option) is invalid."""
 
 
+class CredentialError(EsWifiError, ValueError):
+    """Uploaded TLS material (CA, certificate, private key) cannot be used."""
+
+
 class LinkError(EsWifiError):
     """The host link (serial port, pty, TCP console) failed."""
 

@@ -20,6 +20,14 @@ def value(text: str) -> bytes:
     return b"\r\n" + text.encode() + b"\r\nOK\r\n> "
 
 
+def as_counted(reply: bytes | None) -> bytes | None:
+    """The R4 form (count first) of an R0 data reply; error replies stay as they are."""
+    if reply is None or not reply.endswith(b"\r\nOK\r\n> "):
+        return reply
+    data = reply[2 : -len(b"\r\nOK\r\n> ")]
+    return b"\r\n%04d" % len(data) + data + b"\r\nOK\r\n> "
+
+
 class ScriptedModule:
     """A :class:`~eswifi.client.link.Link` whose module answers through a function.
 
@@ -54,8 +62,11 @@ class ScriptedModule:
             self.lines.append(line)
             if line.startswith("R2="):
                 self.read_wait = int(line[3:]) / 1000
-            reply = self.answer(line, payload)
-            if line == "R0" and reply == OK:
+            if line == "R4":
+                reply = as_counted(self.answer("R0", payload))
+            else:
+                reply = self.answer(line, payload)
+            if line in ("R0", "R4") and reply in (OK, as_counted(OK)):
                 self.now += self.read_wait  # the module waited R2 for data
             if reply is None:
                 reply = OK if "=" in line else b"\r\n\r\nERROR\r\n> "

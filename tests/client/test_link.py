@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import struct
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -21,19 +25,41 @@ from .console import HarnessConsole
 
 
 class ScriptedLink:
-    """A link whose module answers from a script, in virtual time."""
+    """A link whose module answers from a script, in virtual time.
+
+    ``answers`` are read in order whatever was written; a written command line found in
+    ``replies`` queues that reply; the resync marker (``R1``/``R2``/``R?``) is answered as
+    the module would.
+    """
 
     def __init__(self, answers: list[bytes] | None = None, *, endless: bytes = b"") -> None:
         self.answers = list(answers or [])
+        self.replies: dict[bytes, bytes] = {}
         self.endless = endless
         self.now = 0.0
         self.written: list[bytes] = []
         self.closed = False
+        self.registers = {b"R1": b"1460", b"R2": b"1000"}
+        self.silent = False
 
     def write(self, data: bytes) -> None:
         self.written.append(data)
+        if self.silent:
+            return
+        for line in data.split(b"\r")[:-1]:
+            code, _, value = line.partition(b"=")
+            if code in self.registers and value:
+                self.registers[code] = value
+                self.answers.append(b"\r\n\r\nOK\r\n> ")
+            elif line == b"R?":
+                r1, r2 = self.registers[b"R1"], self.registers[b"R2"]
+                self.answers.append(b"\r\n" + r1 + b"," + r2 + b",0\r\nOK\r\n> ")
+            elif line in self.replies:
+                self.answers.append(self.replies[line])
 
     def read(self, timeout: float) -> bytes:
+        if timeout <= 0:
+            return b""  # the scripted answers arrive while a command waits
         if self.answers:
             return self.answers.pop(0)
         if self.endless:
@@ -64,8 +90,37 @@ def test_late_reply_after_a_timeout_is_not_taken_for_the_next_one() -> None:
     channel = CommandChannel(link, timeout=1.0)
     with pytest.raises(LinkTimeout):
         channel.transact("CS")
-    link.answers = [b"\r\n1\r\nOK\r\n> ", b"\r\n-48\r\nOK\r\n> "]
+    assert channel.out_of_step
+    link.answers = [b"\r\n1\r\nOK\r\n> "]  # the late reply to CS
+    link.replies[b"CR"] = b"\r\n-48\r\nOK\r\n> "
     assert channel.transact("CR").value == "-48"
+    assert not channel.out_of_step
+    assert link.answers == []
+
+
+def test_late_reply_split_by_the_link_is_still_dropped() -> None:
+    """A late R0 reply whose data holds the terminator, split right after it."""
+    link = ScriptedLink()
+    channel = CommandChannel(link, timeout=1.0)
+    with pytest.raises(LinkTimeout):
+        channel.transact("R0")
+    link.answers = [b"\r\nA\r\nOK\r\n> ", b"B\r\nOK\r\n> "]
+    link.replies[b"Z5"] = b"\r\nC4:7F:51:01:12:31\r\nOK\r\n> "
+    assert channel.transact("Z5").value == "C4:7F:51:01:12:31"
+
+
+def test_resync_tells_listeners_and_gives_up_in_time() -> None:
+    link = ScriptedLink()
+    channel = CommandChannel(link, timeout=2.0)
+    told = []
+    channel.add_resync_listener(lambda: told.append(link.now))
+    channel.lose_step()
+    link.silent = True  # the module no longer answers
+    with pytest.raises(LinkTimeout, match="resync marker"):
+        channel.transact("CS")
+    assert channel.out_of_step
+    assert link.now == pytest.approx(2.0)
+    assert len(told) >= 3  # new marker values after each growing wait
 
 
 def test_endless_garbage_is_an_error_not_a_hang() -> None:
@@ -79,8 +134,11 @@ def test_garbage_reply_is_an_error_and_the_channel_recovers() -> None:
     channel = CommandChannel(link)
     with pytest.raises(RemoteProtocolError, match="malformed reply to 'CS'"):
         channel.transact("CS")
-    link.answers = [b"\r\n1\r\nOK\r\n> "]
+    # The rest of the broken reply, and a stale OK, arrive after the error.
+    link.answers = [b"more garbage\r\n\r\nOK\r\n> "]
+    link.replies[b"CS"] = b"\r\n1\r\nOK\r\n> "
     assert channel.transact("CS").value == "1"
+    assert link.written[1].startswith(b"R1=")  # the marker went out first
 
 
 def test_async_messages_are_kept_and_passed_to_listeners() -> None:
@@ -196,3 +254,34 @@ def test_spy_url_traces_a_device_link(tmp_path) -> None:
     text = trace.read_text()
     assert "5A 35 0D" in text  # "Z5\r" went out
     assert "RX" in text
+
+
+@pytest.mark.subprocess
+@pytest.mark.timeout(30)
+def test_send_names_a_reset_link_once() -> None:
+    """A console that resets the connection: one clear 'read failed', not two."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(10)
+
+    def reset_after_the_command() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.settimeout(10)
+            conn.recv(16)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        server.close()
+
+    thread = threading.Thread(target=reset_after_the_command, daemon=True)
+    thread.start()
+    url = f"socket://127.0.0.1:{server.getsockname()[1]}"
+    result = subprocess.run(
+        [sys.executable, "-m", "eswifi", "send", url, "I?"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    thread.join(10)
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.count("read failed") == 1, result.stderr
+    assert "Connection reset by peer" in result.stderr

@@ -135,8 +135,8 @@ def test_blocking_recv_polls_until_data_arrives(module: Module, link: EngineLink
         reads = []
 
         def on_transfer(direction: str, data: bytes) -> None:
-            # Runs under the command lock: the peer sends just before the third R0.
-            if direction == "tx" and data.startswith(b"R0"):
+            # Runs under the command lock: the peer sends just before the third read.
+            if direction == "tx" and data.startswith((b"R0", b"R4")):
                 reads.append(link.monotonic())
                 if len(reads) == 3:
                     peer.send(b"late")

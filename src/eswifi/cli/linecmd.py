@@ -89,7 +89,7 @@ def needs_payload(line: bytes) -> int | None:
 
 def render_body(reply: Reply) -> str:
     """What a command printed: text lines, or escaped bytes for R0 data."""
-    if shape_for(reply.code) is ReplyShape.DATA:
+    if shape_for(reply.code) in (ReplyShape.DATA, ReplyShape.COUNTED):
         return escape(reply.body)
     lines = (escape(line.encode("latin-1")) for line in reply.text.split("\r\n"))
     return "\n".join(lines).strip("\n")

@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Callable, Sequence
 
 from eswifi import __version__
-from eswifi.cli import demo, emulate, send, term
+from eswifi.cli import demo, emulate, send, soak, term
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -21,6 +21,7 @@ SUBCOMMANDS: tuple[Register, ...] = (
     demo.register_bench,
     term.register,
     send.register,
+    soak.register,
 )
 """Every subcommand's ``register`` function, in the order ``--help`` lists them."""
 

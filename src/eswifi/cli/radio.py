@@ -19,6 +19,7 @@ from typing import Any
 from eswifi.emulator.config import EmulatorConfig, load_config
 from eswifi.emulator.control import run_control_command
 from eswifi.emulator.engine import ModuleEngine
+from eswifi.emulator.faults import Faults
 from eswifi.emulator.profile import PROFILES, LinkProfile
 from eswifi.emulator.runtime import ModuleRuntime
 from eswifi.emulator.settings import SavedSettings, StoredSettings
@@ -52,8 +53,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--control",
         metavar="HOST:PORT",
-        help="serve fault-injection commands (vanish/appear <ssid>, rssi, station, status) "
-        "one per line on a TCP socket; port 0 picks a free one, printed as 'control: …'",
+        help="serve fault-injection commands (vanish/appear <ssid>, rssi, station, status, "
+        "fault …; see docs/faults.md) one per line on a TCP socket; port 0 picks a free one, "
+        "printed as 'control: …'",
+    )
+    parser.add_argument(
+        "--seed",
+        metavar="N",
+        type=int,
+        default=0,
+        help="seed of the random choices injected faults make, so a run can be repeated "
+        "(default: 0)",
     )
 
 
@@ -108,6 +118,7 @@ def build_engine(
             host_address=host_address,
             stored_settings=stored,
             started_at=now,
+            faults=Faults(seed=getattr(args, "seed", 0)),
         )
 
     if args.state is None:

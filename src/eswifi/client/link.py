@@ -13,11 +13,20 @@
 
 The lock is re-entrant: the module and socket layers hold it around command *sequences*
 (``P0=n`` then ``R0``) so that another thread cannot select a different socket in between.
+
+After a malformed reply or a reply that did not come in time, the channel resynchronises
+before its next command: it writes a marker exchange (``R1``/``R2`` set to random values,
+then ``R?``) and drops everything the module sends until the ``R?`` reply showing those
+values, so a later command never receives an earlier command's reply. Resync listeners
+are told (the module forgets the registers it thought it had set).
 """
 
 from __future__ import annotations
 
 import logging
+import random
+import select
+import sys
 import threading
 import time
 from collections import deque
@@ -40,6 +49,12 @@ Trace = Callable[[str, bytes], None]
 DEFAULT_BAUDRATE = 115_200
 WAIT_SLICE = 0.05
 """Longest time :meth:`CommandChannel.wait_messages` holds the lock while idle."""
+READ_CHUNK = 65_536
+"""Most bytes one link read takes."""
+MESSAGE_WAIT = 0.5
+"""Seconds a command waits for the rest of an async message that has begun to arrive."""
+RESYNC_FIRST_WAIT = 0.25
+"""Seconds the first marker of a resync waits before another is sent (doubling each time)."""
 
 
 class Link(Protocol):
@@ -63,7 +78,9 @@ class Link(Protocol):
 
 
 def _wrap(exc: Exception, what: str) -> LinkError:
-    text = f"{what}: {exc}"
+    detail = str(exc)
+    # pyserial's own messages often start with the same words ("read failed: …").
+    text = detail if detail.startswith(what) else f"{what}: {detail}"
     if isinstance(exc, serial.SerialException) and "disconnect" in str(exc).lower():
         return LinkClosed(text)
     return LinkError(text)
@@ -79,6 +96,7 @@ class SerialLink:
     def __init__(self, port: serial.SerialBase) -> None:
         self._port = port
         self._timeout: float | None = -1.0
+        self._fd = _selectable(port)
 
     @classmethod
     def open(cls, url: str, *, baudrate: int = DEFAULT_BAUDRATE) -> SerialLink:
@@ -108,17 +126,33 @@ class SerialLink:
             raise _wrap(exc, "write failed") from exc
 
     def read(self, timeout: float) -> bytes:
+        """What has arrived, in one call: wait for the first byte, then take everything.
+
+        A device, pty or ``socket://`` port is waited on with ``select`` and then read
+        without a timeout (pyserial returns what is there, up to :data:`READ_CHUNK`);
+        other ports (``loop://`` …) wait in a one-byte read. pyserial's ``in_waiting`` is
+        not used for the count: on ``socket://`` it is only a 0/1 readiness flag.
+        """
         try:
-            if timeout != self._timeout:
-                self._port.timeout = timeout
-                self._timeout = timeout
+            if self._fd is not None:
+                ready, _, _ = select.select([self._fd], [], [], max(0.0, timeout))
+                if not ready:
+                    return b""
+                self._set_timeout(0)
+                return self._port.read(READ_CHUNK)
+            self._set_timeout(timeout)
             first = self._port.read(1)
             if not first:
                 return b""
-            waiting = self._port.in_waiting
-            return first + (self._port.read(waiting) if waiting else b"")
+            self._set_timeout(0)
+            return first + self._port.read(READ_CHUNK)
         except (serial.SerialException, OSError) as exc:
             raise _wrap(exc, "read failed") from exc
+
+    def _set_timeout(self, timeout: float) -> None:
+        if timeout != self._timeout:
+            self._port.timeout = timeout
+            self._timeout = timeout
 
     def monotonic(self) -> float:
         return time.monotonic()
@@ -140,6 +174,22 @@ class SerialLink:
         finally:
             if sock is not None:
                 sock.close()
+        # pyserial's spy:// opens its ?file= trace and never closes it.
+        output = getattr(getattr(self._port, "formatter", None), "output", None)
+        if output is not None and output not in (sys.stdout, sys.stderr):
+            output.close()
+
+
+def _selectable(port: serial.SerialBase) -> int | None:
+    """The port's file descriptor when ``select`` tells when it has bytes, else None."""
+    if not isinstance(port, serial.Serial) and type(port).__module__ != (
+        "serial.urlhandler.protocol_socket"
+    ):
+        return None
+    try:
+        return port.fileno()
+    except (AttributeError, OSError, serial.SerialException, NotImplementedError):
+        return None
 
 
 class CommandChannel:
@@ -170,7 +220,10 @@ class CommandChannel:
         self._messages: deque[AsyncMessage] = deque(maxlen=keep_messages)
         self._message_count = 0
         self._listeners: list[Callable[[AsyncMessage], None]] = []
+        self._resync_listeners: list[Callable[[], None]] = []
         self._closed = False
+        self._out_of_step = False
+        self._random = random.Random()
 
     @property
     def spi(self) -> bool:
@@ -179,6 +232,11 @@ class CommandChannel:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def out_of_step(self) -> bool:
+        """True when the next command must first resynchronise the link."""
+        return self._out_of_step
 
     @property
     def message_count(self) -> int:
@@ -203,6 +261,7 @@ class CommandChannel:
             RemoteProtocolError: the module's answer does not fit the grammar.
         """
         with self.lock:
+            self._prepare(code)
             data = self.protocol.send_command(code, *args, payload=payload, read_limit=read_limit)
             return self._exchange(data, timeout)
 
@@ -216,15 +275,44 @@ class CommandChannel:
     ) -> Reply:
         """Like :meth:`transact` for a command line given as text (``"P3=10.0.0.1"``)."""
         with self.lock:
+            self._prepare(line)
             data = self.protocol.send_line(line, payload=payload, read_limit=read_limit)
             return self._exchange(data, timeout)
 
-    def _exchange(self, data: bytes, timeout: float | None) -> Reply:
+    def _prepare(self, line: bytes | str) -> None:
+        """Before a command: take what arrived since the last reply, resync if needed.
+
+        Only async messages may sit between replies. Anything else (the tail of a reply
+        that was cut short, a stray reply, bytes of another link kind) would be taken for
+        the new command's reply: the command is not sent, the link is marked out of step
+        and :class:`~eswifi.errors.RemoteProtocolError` says what was found.
+        """
         self._check_open()
+        if not self._out_of_step:
+            self._feed(self.link.read(0))
+            deadline = self.link.monotonic() + MESSAGE_WAIT
+            while True:
+                while self._next_event() is not None:
+                    pass
+                remaining = deadline - self.link.monotonic()
+                if not self.protocol.partial_message or remaining <= 0:
+                    break
+                self._feed(self.link.read(remaining))
+            if self.protocol.buffered:
+                stray = self.protocol.take_buffer()
+                self._lose_step()
+                command = line.decode("latin-1") if isinstance(line, bytes) else line
+                raise RemoteProtocolError(
+                    f"unsolicited bytes before {command!r}: {escape(stray[:80])!r}"
+                )
+        if self._out_of_step:
+            self.resync()
+
+    def _exchange(self, data: bytes, timeout: float | None) -> Reply:
         try:
             self._write(data)
         except LinkError:
-            self.protocol.reset()
+            self._lose_step()
             raise
         limit = self.timeout if timeout is None else timeout
         deadline = self.link.monotonic() + limit
@@ -237,9 +325,81 @@ class CommandChannel:
             remaining = deadline - self.link.monotonic()
             if remaining <= 0:
                 command = self.protocol.in_flight or b""
-                self.protocol.abandon()
+                self._lose_step()
                 raise LinkTimeout(f"no reply to {command.decode('latin-1')!r} within {limit:g} s")
             self._feed(self.link.read(remaining))
+
+    # ------------------------------------------------------------------ resync
+
+    def add_resync_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each resync (R1/R2 of the selected socket were changed)."""
+        self._resync_listeners.append(listener)
+
+    def resync(self, timeout: float | None = None) -> None:
+        """Bring the link back to a reply boundary (see the module docstring).
+
+        A marker exchange is written and every byte is dropped until its last reply;
+        if none comes within a growing wait (from :data:`RESYNC_FIRST_WAIT`), new
+        values are sent, until ``timeout`` (default: the channel's) runs out.
+
+        Raises:
+            LinkTimeout: no marker reply in time (the link stays out of step).
+            LinkError: the link failed.
+        """
+        limit = self.timeout if timeout is None else timeout
+        with self.lock:
+            self._check_open()
+            clock = self.link.monotonic
+            deadline = clock() + limit
+            wait = RESYNC_FIRST_WAIT
+            while True:
+                self._out_of_step = True
+                marker = self.protocol.start_resync(
+                    self._random.randint(1, MAX_READ), self._random.randint(1, 30_000)
+                )
+                logger.debug("resynchronising the link with %s", escape(marker))
+                for listener in self._resync_listeners:
+                    listener()
+                self._write(marker)
+                attempt_end = min(deadline, clock() + wait)
+                while self.protocol.resyncing:
+                    self._drain_events()
+                    if not self.protocol.resyncing:
+                        break
+                    remaining = attempt_end - clock()
+                    if remaining <= 0:
+                        break
+                    self._feed(self.link.read(remaining))
+                if not self.protocol.resyncing:
+                    self._out_of_step = False
+                    self._drain_events()
+                    return
+                if clock() >= deadline:
+                    raise LinkTimeout(f"the module did not answer the resync marker in {limit:g} s")
+                wait *= 2
+
+    def lose_step(self) -> None:
+        """Resync before the next command (a reply made no sense where it came)."""
+        with self.lock:
+            self._lose_step()
+
+    def _lose_step(self) -> None:
+        """The stream can no longer be trusted: resync before the next command."""
+        self.protocol.abandon()
+        self._out_of_step = True
+
+    def _drain_events(self) -> None:
+        """Take what follows the marker: async messages only (anything else is dropped)."""
+        while True:
+            try:
+                event = self.protocol.next_event()
+            except RemoteProtocolError as exc:
+                logger.debug("dropped after the resync marker: %s", exc)
+                continue
+            if event is None:
+                return
+            if isinstance(event, AsyncMessage):
+                self._deliver(event)
 
     # ------------------------------------------------------------------ async messages
 
@@ -268,6 +428,8 @@ class CommandChannel:
         while True:
             with self.lock:
                 self._check_open()
+                if self._out_of_step:
+                    self.resync()
                 while self._next_event() is not None:
                     pass
                 seen = self._message_count - start
@@ -288,9 +450,10 @@ class CommandChannel:
                 self.link.close()
 
     def discard(self) -> None:
-        """Forget everything received and pending (after a reset or a protocol error)."""
+        """Forget everything received and pending (a fresh link: stale console output)."""
         with self.lock:
             self.protocol.reset()
+            self._out_of_step = False
             self.link.discard_input()
 
     def _check_open(self) -> None:
@@ -301,7 +464,7 @@ class CommandChannel:
         try:
             event = self.protocol.next_event()
         except RemoteProtocolError:
-            self.link.discard_input()
+            self._lose_step()
             raise
         if isinstance(event, AsyncMessage):
             self._deliver(event)

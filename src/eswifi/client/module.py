@@ -7,7 +7,12 @@ the module already has. Socket objects (:mod:`eswifi.client.socket`) run their c
 sequences through it.
 
 Any failure that leaves the module's state unknown (a timeout, a malformed reply, a raw
-:meth:`Module.command`) drops the cache, so the next operation sets everything again.
+:meth:`Module.command`) drops the cache, so the next operation sets everything again; a
+link resync (which changes R1/R2) drops it too, before any cached value is relied on.
+
+Sockets read with ``R4`` (the byte count comes first, so binary data holding the reply
+terminator is read exactly); a firmware that answers ``Unknown Command`` to it is read
+with ``R0`` from then on.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ DYNAMIC_PORTS = (49152, 65535)
 DRAIN_POLLS = 16
 """Bound on the ``MR`` polls that drain an SPI module's stale messages."""
 
+_MAC = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}")
+_INFO_LINE = re.compile(r"[^,]*(?:,[^,]*){5,}")
+"""``I?``: product, firmware, API, stack, RTOS, clock, name (the name may hold commas)."""
 _SCAN_LINE = re.compile(
     r'#(\d+),"(.*)",([0-9A-Fa-f:]{17}),(-?\d+),([\d.]+),([^,]*),([^,]*),([^,]*),(\d+)'
 )
@@ -135,6 +143,8 @@ class Module:
         self._registers: list[dict[str, tuple[object, ...]]] = [{} for _ in range(SOCKET_COUNT)]
         self._ip: str | None = None
         self._random = random.Random()
+        self._read_code = "R4"
+        self.channel.add_resync_listener(self._invalidate)
 
     @classmethod
     def open(
@@ -282,8 +292,12 @@ class Module:
     # ------------------------------------------------------------------ information
 
     def info(self) -> ModuleInfo:
-        """Product and firmware information (``I?``)."""
-        fields = self._run("I?").value.split(",")
+        """Product and firmware information (``I?``).
+
+        Raises:
+            RemoteProtocolError: the reply is not an ``I?`` line (the link resyncs).
+        """
+        fields = self._expect("I?", _INFO_LINE).value.split(",")
         fields += [""] * (7 - len(fields))
         clock = fields[5].strip()
         return ModuleInfo(
@@ -297,8 +311,12 @@ class Module:
         )
 
     def mac(self) -> str:
-        """The MAC address, ``XX:XX:XX:XX:XX:XX`` (``Z5``)."""
-        return self._run("Z5").value.strip()
+        """The MAC address, ``XX:XX:XX:XX:XX:XX`` (``Z5``).
+
+        Raises:
+            RemoteProtocolError: the reply is not a MAC address (the link resyncs).
+        """
+        return self._expect("Z5", _MAC).value.strip()
 
     def status(self) -> NetworkStatus:
         """The network settings and whether the module is joined (``C?``)."""
@@ -530,7 +548,22 @@ class Module:
             raise _command_error(reply)
         return reply
 
+    def _sync(self) -> None:
+        """Resynchronise a link that is out of step before trusting the register cache."""
+        if self.channel.out_of_step:
+            self.channel.resync()
+
+    def _expect(self, code: str, shape: re.Pattern[str]) -> Reply:
+        """Run a query whose answer has a known shape; anything else is another command's
+        reply or garbage, so the link is resynced before the next command."""
+        reply = self._run(code)
+        if shape.fullmatch(reply.value.strip()) is None:
+            self.channel.lose_step()
+            raise RemoteProtocolError(f"{code} answered {reply.raw[:80]!r}")
+        return reply
+
     def _select(self, slot: int) -> None:
+        self._sync()
         if self._selected != slot:
             self._selected = None
             self._run("P0", slot)
@@ -538,6 +571,7 @@ class Module:
 
     def _set(self, slot: int, code: str, *args: object) -> None:
         """Set a per-socket register unless the module already has that value."""
+        self._sync()
         if self._registers[slot].get(code) == args:
             return
         self._select(slot)

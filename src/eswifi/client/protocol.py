@@ -17,14 +17,22 @@ Rules it enforces:
 * SPI link: pad bytes (0x15) between units are dropped, commands are padded to an even
   length with LF, and the message inside an ``MR`` reply is reported as an async message;
 * bytes that do not fit the grammar raise :class:`~eswifi.errors.RemoteProtocolError` and
-  are discarded, so the next command starts clean.
+  are discarded together with the command awaiting them;
+* parsing is incremental: a unit's end is searched only in the bytes that arrived since the
+  last attempt, and an ``R4`` reply is cut by its byte count.
 
-A command whose reply never came (the driver timed out) can be *abandoned*: its late
-reply, if any, is recognised and dropped instead of being taken for the next one's.
+After a malformed reply, or a reply that never came, the rest of the stream cannot be
+trusted: more of the broken reply may still arrive. :meth:`ClientProtocol.start_resync`
+returns a *marker* exchange to write (``R1=a``, ``R2=b``, ``R?`` with values chosen by the
+driver); every byte up to the ``R?`` reply that shows those values is dropped, and the
+next command gets its own reply. A command whose reply never came can also be
+*abandoned*: its late reply, if it parses, is dropped instead of being taken for the next
+one's.
 """
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass
 
@@ -41,6 +49,7 @@ from eswifi.wire.replies import (
     async_unit,
     mr_message,
     shape_for,
+    split_counted,
     split_data,
     split_prompt,
     split_reset,
@@ -49,6 +58,9 @@ from eswifi.wire.replies import (
 )
 
 Event = Reply | AsyncMessage
+
+_MARKER_TAIL = 32
+"""Bytes kept while looking for the marker reply (it is at most 24 bytes long)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -69,8 +81,10 @@ class ClientProtocol:
     def __init__(self, *, spi: bool = False) -> None:
         self.spi = spi
         self._buffer = bytearray()
+        self._examined = 0
         self._pending: deque[_Pending] = deque()
         self._ready: deque[Event] = deque()
+        self._marker: re.Pattern[bytes] | None = None
 
     # ------------------------------------------------------------------ state
 
@@ -83,9 +97,26 @@ class ClientProtocol:
         return None
 
     @property
+    def resyncing(self) -> bool:
+        """True from :meth:`start_resync` until the marker reply has been seen."""
+        return self._marker is not None
+
+    @property
+    def partial_message(self) -> bool:
+        """The bytes buffered with no command in flight may still become an async message."""
+        return bool(self._buffer) and isinstance(async_unit(self._buffer), Incomplete)
+
+    @property
     def buffered(self) -> int:
         """Bytes received but not yet turned into events."""
         return len(self._buffer)
+
+    def take_buffer(self) -> bytes:
+        """Remove and return the bytes received but not yet turned into events."""
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        self._examined = 0
+        return data
 
     # ------------------------------------------------------------------ commands
 
@@ -112,6 +143,8 @@ class ClientProtocol:
         """Like :meth:`send_command` for a command line typed as text (``"P3=10.0.0.1"``)."""
         if isinstance(line, str):
             line = line.encode("latin-1")
+        if self._marker is not None:
+            raise LocalProtocolError("the link is being resynchronised; finish that first")
         if self.in_flight is not None:
             raise LocalProtocolError(
                 f"command {self.in_flight!r} is still awaiting its reply; one command at a time"
@@ -122,11 +155,36 @@ class ClientProtocol:
         shape = shape_for(parsed.code, parsed.args)
         if not 0 < read_limit <= 0xFFFF:
             raise LocalProtocolError(f"bad read limit {read_limit}")
+        self._pending.append(_Pending(command=line, shape=shape, limit=read_limit))
+        return self._frame(line, payload)
+
+    def _frame(self, line: bytes, payload: bytes | None = None) -> bytes:
         data = line + b"\r" + (payload or b"")
         if self.spi and len(data) % 2:
             data += b"\n"
-        self._pending.append(_Pending(command=line, shape=shape, limit=read_limit))
         return data
+
+    def start_resync(self, read_size: int, read_timeout_ms: int) -> bytes:
+        """Forget every pending command; return the marker exchange to write.
+
+        The marker sets ``R1=read_size`` and ``R2=read_timeout_ms`` on the selected socket
+        and asks ``R?``; bytes are dropped until a reply showing both values arrives. The
+        driver picks values unlikely to be in the stream (random ones) and, since it
+        changes R1/R2, forgets what it knew of them.
+
+        Raises:
+            LocalProtocolError: a value is out of the module's range.
+        """
+        if not (1 <= read_size <= MAX_READ and 1 <= read_timeout_ms <= 30_000):
+            raise LocalProtocolError(f"bad marker values {read_size}, {read_timeout_ms}")
+        self._pending.clear()
+        self._ready.clear()
+        self._examined = 0
+        self._marker = re.compile(
+            rb"\r\n%d,%d,\d\r\nOK\r\n> " % (read_size, read_timeout_ms), re.ASCII
+        )
+        lines = (b"R1=%d" % read_size, b"R2=%d" % read_timeout_ms, b"R?")
+        return b"".join(self._frame(line) for line in lines)
 
     def abandon(self) -> None:
         """Give up on the command in flight; its reply will be dropped if it ever comes."""
@@ -136,8 +194,10 @@ class ClientProtocol:
     def reset(self) -> None:
         """Forget every buffered byte and every pending command (after a link reset)."""
         self._buffer.clear()
+        self._examined = 0
         self._pending.clear()
         self._ready.clear()
+        self._marker = None
 
     # ------------------------------------------------------------------ replies
 
@@ -155,11 +215,14 @@ class ClientProtocol:
         while True:
             if self._ready:
                 return self._ready.popleft()
+            if self._marker is not None and not self._find_marker():
+                return None
             try:
                 unit = self._next_unit()
             except Malformed as exc:
                 command = self._pending[0].command if self._pending else b""
                 self._buffer.clear()
+                self._examined = 0
                 self._pending.clear()
                 what = f"reply to {command.decode('latin-1')!r}" if command else "unsolicited bytes"
                 raise RemoteProtocolError(f"malformed {what}: {exc}") from exc
@@ -172,6 +235,7 @@ class ClientProtocol:
             pending = self._pending.popleft() if self._pending else None
             if pending is None:
                 self._buffer.clear()
+                self._examined = 0
                 raise RemoteProtocolError(
                     f"unsolicited reply while no command was in flight: {unit.raw!r}"
                 )
@@ -182,11 +246,24 @@ class ClientProtocol:
                 return message
             return unit
 
+    def _find_marker(self) -> bool:
+        """Drop bytes up to the marker reply; True once it has been seen."""
+        assert self._marker is not None
+        found = self._marker.search(self._buffer)
+        if found is None:
+            del self._buffer[:-_MARKER_TAIL]
+            return False
+        del self._buffer[: found.end()]
+        self._marker = None
+        self._examined = 0
+        return True
+
     def _next_unit(self) -> Reply | AsyncMessage | Prompt | None:
         if self.spi:
             pads = strip_pads(self._buffer)
             if pads:
                 del self._buffer[:pads]
+                self._examined = 0
         if not self._buffer:
             return None
         head = self._pending[0] if self._pending else None
@@ -197,21 +274,26 @@ class ClientProtocol:
         if found is not None:
             message, length = found
             del self._buffer[:length]
+            self._examined = 0
             return message
+        buffer, resume = self._buffer, self._examined
         if head is None:
-            result = split_text(b"", self._buffer)
+            result = split_text(b"", buffer, resume)
+        elif head.shape is ReplyShape.COUNTED:
+            result = split_counted(head.command, buffer, head.limit, resume=resume)
         elif head.shape is ReplyShape.DATA:
-            result = split_data(
-                head.command, self._buffer, head.limit, more_follow=len(self._pending) > 1
-            )
+            more = len(self._pending) > 1
+            result = split_data(head.command, buffer, head.limit, more_follow=more, resume=resume)
         elif head.shape is ReplyShape.RESET:
-            result = split_reset(head.command, self._buffer)
+            result = split_reset(head.command, buffer)
         elif head.shape is ReplyShape.PROMPT:
-            result = split_prompt(head.command, self._buffer)
+            result = split_prompt(head.command, buffer)
         else:
-            result = split_text(head.command, self._buffer)
+            result = split_text(head.command, buffer, resume)
         if isinstance(result, Incomplete):
+            self._examined = len(buffer)
             return None
         unit, length = result
-        del self._buffer[:length]
+        del buffer[:length]
+        self._examined = 0
         return unit

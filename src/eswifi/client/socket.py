@@ -34,6 +34,7 @@ from eswifi.errors import (
     ConnectionRefused,
     ConnectionReset,
     EsWifiError,
+    RemoteProtocolError,
     SocketError,
     SocketTimeout,
     WouldBlock,
@@ -636,7 +637,7 @@ class EsWifiSocket:
                 raise SocketTimeout("timed out")
 
     def _read_once(self, wait_ms: int) -> None:
-        """One ``R0`` with ``R2=wait_ms``; data goes to the local buffer."""
+        """One ``R4`` (or ``R0``) with ``R2=wait_ms``; data goes to the local buffer."""
         if self._gone:
             self._eof = True
             return
@@ -645,9 +646,12 @@ class EsWifiSocket:
             module._set(self.slot, "R1", MAX_READ)
             module._set(self.slot, "R2", wait_ms)
             module._select(self.slot)
-            reply = module._run(
-                "R0", check=False, timeout=wait_ms / 1000 + REPLY_MARGIN, read_limit=MAX_READ
-            )
+            code = module._read_code
+            timeout = wait_ms / 1000 + REPLY_MARGIN
+            reply = module._run(code, check=False, timeout=timeout, read_limit=MAX_READ)
+            if code == "R4" and not reply.ok and "unknown command" in reply.message.lower():
+                module._read_code = "R0"
+                reply = module._run("R0", check=False, timeout=timeout, read_limit=MAX_READ)
             if not reply.ok:
                 if reply.minus_one or not reply.body.strip():
                     self._eof = True
@@ -670,11 +674,17 @@ class EsWifiSocket:
             module._select(self.slot)
             reply = module._run("S3", len(chunk), payload=chunk, check=False)
         value = reply.value.strip()
-        if reply.ok and value.isdigit():
+        if reply.ok and value.isdigit() and int(value) <= len(chunk):
             return int(value)
         if reply.minus_one or (not reply.ok and not value.isdigit()):
             self._eof = True
             raise ConnectionReset(errno.ECONNRESET, "Connection reset by peer (module: -1)")
+        if not value.isdigit() or int(value) > len(chunk):
+            # Not a byte count for this send: the reply cannot be trusted, nor the link.
+            module.channel.lose_step()
+            raise RemoteProtocolError(
+                f"S3={len(chunk)} answered {reply.raw[:80]!r}, not a count of bytes sent"
+            )
         sent = int(value)
         if sent == 0:
             if self._timeout == 0:

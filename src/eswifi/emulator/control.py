@@ -6,6 +6,7 @@ One command per line; the answer is one line, ``ok …`` or ``error: …``::
     appear <ssid>            it comes back (Link Up, if the module was joined to it)
     rssi <ssid> <dBm>        its signal now reads <dBm>
     station <mac> [<dBm>]    a client joins the module's soft AP
+    fault …                  seeded faults: see :mod:`eswifi.emulator.fault_commands`
     status                   what the module and its radio look like now
     help                     this list
 
@@ -18,9 +19,11 @@ from __future__ import annotations
 import re
 
 from eswifi.emulator.engine import ModuleEngine
+from eswifi.emulator.fault_commands import run_fault_command
 
 HELP = (
-    "commands: vanish <ssid> | appear <ssid> | rssi <ssid> <dBm> | station <mac> [<dBm>] | status"
+    "commands: vanish <ssid> | appear <ssid> | rssi <ssid> <dBm> | station <mac> [<dBm>]"
+    " | status | fault …"
 )
 _MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 
@@ -49,6 +52,8 @@ def run_control_command(engine: ModuleEngine, line: str, *, now: float) -> str:
             if not engine.station_join(mac.upper(), rssi=rssi, now=now):
                 return "error: no soft AP running, or it is full"
             return f"ok {mac.upper()} joined"
+        case "fault" | "faults":
+            return run_fault_command(engine, rest.split(), now=now)
         case "status":
             return "ok " + status(engine)
         case "help":

@@ -40,6 +40,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from eswifi.emulator import messages as m
+from eswifi.emulator.faults import Faults
 from eswifi.emulator.outcomes import Done, Handler, Outcome, ReadPayload, Wait, error
 from eswifi.emulator.profile import UART_C6, AcceptedPort, FirmwareProfile, LinkProfile
 from eswifi.emulator.radio import DEFAULT_RADIO, AccessPoint, LinkAction, Radio
@@ -74,6 +75,8 @@ from eswifi.wire.reader import CommandReader, ControlByte, Line, LineTooLong, Pa
 
 RESET_DELAY = 0.5
 """Seconds between ``ZR`` and the module talking again."""
+_ABANDON_STEPS = 100
+"""Timeout steps after which an abandoned multi-step command is simply dropped."""
 
 
 class ModuleEngine:
@@ -87,6 +90,7 @@ class ModuleEngine:
         handlers: command handlers by wire code (default: every built-in family).
         stored_settings: what ``Z1`` saved in an earlier run (``--state FILE``).
         started_at: the ``now`` the radio's scheduled events count from.
+        faults: the injected faults (default: none, seed 0).
     """
 
     def __init__(
@@ -98,6 +102,7 @@ class ModuleEngine:
         handlers: Mapping[str, Handler] | None = None,
         stored_settings: StoredSettings | None = None,
         started_at: float = 0.0,
+        faults: Faults | None = None,
     ) -> None:
         if handlers is None:
             from eswifi.emulator.handlers import ALL_HANDLERS
@@ -125,6 +130,9 @@ class ModuleEngine:
         self._reader = CommandReader(ignored=ignored)
         self._effects: list[m.Effect] = []
         self._ids = itertools.count(1)
+        self.faults = faults if faults is not None else Faults()
+        """Faults switched on for this module (:mod:`eswifi.emulator.faults`)."""
+        self._hung_tail = b""
         self._power_on()
 
     # ------------------------------------------------------------------ public API
@@ -133,6 +141,9 @@ class ModuleEngine:
         """Take bytes from the host link (dropped while the module resets)."""
         self.now = now
         if self._reset_at is not None:
+            return
+        if self.hung:
+            self._hung_input(data)
             return
         self._reader.feed(data)
         self._run()
@@ -213,11 +224,30 @@ class ModuleEngine:
         self._run()
         return True
 
-    def host_attached(self, *, now: float) -> None:
-        """A host (re)attached to the link: drop a half-typed line; greet on SPI."""
+    def hang(self, *, now: float) -> None:
+        """The firmware stops answering: host bytes are ignored and nothing is written
+        until a reset (``ZR`` on the link, or power-on)."""
         self.now = now
-        self._reader.discard_line()
-        if self.profile.link is LinkProfile.SPI:
+        self.hung = True
+        self._hung_tail = b""
+
+    def _hung_input(self, data: bytes) -> None:
+        *lines, tail = (self._hung_tail + data).split(b"\r")
+        self._hung_tail = tail[-8:]
+        if any(line.strip(b"\n\x00") == b"ZR" for line in lines):
+            self.schedule_reset()
+
+    def host_attached(self, *, now: float) -> None:
+        """A host (re)attached to the link; greet on SPI.
+
+        Nothing of the previous host carries over: its unread bytes and half-typed line are
+        dropped, and a command it left half-done (a payload being read, a reply being
+        waited for) ends as at its timeout, answering nothing.
+        """
+        self.now = now
+        self._reader.reset()
+        self._abandon_command()
+        if self.profile.link is LinkProfile.SPI and not self.hung:
             self._effects.append(m.HostWrite(data=framing.SPI_GREETING))
 
     def drain_effects(self) -> list[m.Effect]:
@@ -312,6 +342,8 @@ class ModuleEngine:
         ``tcp_server``: a server task's message (TCP or UDP), suppressed by ``MS`` bit 1.
         """
         if tcp_server and self.message_suppression & 0b10:
+            return
+        if self.hung:
             return
         if self.profile.link is LinkProfile.SPI:
             self.mr_queue.push(message)
@@ -415,7 +447,9 @@ class ModuleEngine:
         self.message_suppression = 0
         self.human_mode = False
         self.mr_queue = MessageQueue(depth=self.profile.mr_queue_depth)
-        self._reader.discard_line()
+        self.hung = False
+        """The firmware stopped answering (:meth:`hang`) until the next reset."""
+        self._reader.reset()
         self._pending_async: list[bytes] = []
         self._conn_slots: dict[int, int] = {}
         self._listener_slots: dict[int, int] = {}
@@ -445,6 +479,9 @@ class ModuleEngine:
 
     def _run(self) -> None:
         while True:
+            if self._reset_at is not None:
+                self._reader.reset()  # the module reboots: what the host pipelined is lost
+                return
             if self._payload is not None:
                 item = self._reader.next_item()
                 if not isinstance(item, PayloadChunk):
@@ -517,6 +554,24 @@ class ModuleEngine:
             self._reader.skip_transfer_tail(odd=transfer % 2 == 1)
         self._settle(payload.then(data, complete))
 
+    def _abandon_command(self) -> None:
+        """End the command in progress as its timeout would, without a reply."""
+        if self._command is None:
+            return
+        self._payload = None
+        self._payload_deadline = None
+        self._payload_data.clear()
+        wait, self._wait = self._wait, None
+        for _ in range(_ABANDON_STEPS):  # multi-step commands (C0 retries) end step by step
+            if wait is None:
+                break
+            outcome = wait.on_timeout()
+            wait = outcome if isinstance(outcome, Wait) else None
+        self._command = None
+        pending, self._pending_async = self._pending_async, []
+        for message in pending:
+            self._write(framing.uart_async(message))
+
     def _finish(self, done: Done) -> None:
         command, self._command = self._command, None
         self._wait = None
@@ -544,6 +599,8 @@ class ModuleEngine:
         )
 
     def _write(self, data: bytes) -> None:
+        if self.hung:
+            return
         if self.profile.link is LinkProfile.SPI:
             data = framing.spi_pad(data)
         self._effects.append(m.HostWrite(data=data))

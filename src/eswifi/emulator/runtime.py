@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -187,8 +187,9 @@ class ModuleRuntime:
 
     async def _feed_engine(self) -> None:
         engine = self.engine
+        faults = engine.faults
         while True:
-            await self._wait_for_input(engine.next_deadline())
+            await self._wait_for_input(_earliest(engine.next_deadline(), faults.next_deadline()))
             while self._inbox:
                 item = self._inbox.popleft()
                 if isinstance(item, m.DatagramReceived):
@@ -197,6 +198,9 @@ class ModuleRuntime:
                     return
                 self._apply(item)
                 self._execute(engine.drain_effects())
+            held = faults.next_deadline()
+            if held is not None and time.monotonic() >= held:
+                self._to_network(faults.due(time.monotonic()))
             deadline = engine.next_deadline()
             if deadline is not None and time.monotonic() >= deadline:
                 engine.handle_timer(now=time.monotonic())
@@ -245,11 +249,13 @@ class ModuleRuntime:
             case _Call(action=action):
                 action(now)
             case m.NetEvent():
-                engine.receive_net(item, now=now)
+                routed = engine.faults.observe(item)
+                self._to_network(routed.effects)
+                for event in routed.events:
+                    engine.receive_net(event, now=now)
 
     def _execute(self, effects: list[m.Effect]) -> None:
-        network = self._network
-        assert network is not None
+        faults = self.engine.faults
         for effect in effects:
             if isinstance(effect, m.HostWrite):
                 self._send_to_host(effect.data)
@@ -259,7 +265,16 @@ class ModuleRuntime:
             elif isinstance(effect, m.LinkRateChanged):
                 pass  # the link is not paced: bytes go as fast as the host takes them
             else:
-                network.execute(effect)
+                routed = faults.route(effect, now=time.monotonic())
+                self._to_network(routed.effects)
+                for event in routed.events:
+                    self._post(event)
+
+    def _to_network(self, effects: Iterable[m.Effect]) -> None:
+        network = self._network
+        assert network is not None
+        for effect in effects:
+            network.execute(effect)
 
     # ------------------------------------------------------------------ host side
 
@@ -293,7 +308,13 @@ class ModuleRuntime:
                     chunks.append(self._output.popleft()[1])
                 data = b"".join(chunks)
                 self._output_bytes -= len(data)
-                await session.write(data)
+                if self.engine.faults.fragment_max:
+                    for chunk, pause in self.engine.faults.fragments(data):
+                        await session.write(chunk)
+                        if pause:
+                            await asyncio.sleep(pause)
+                else:
+                    await session.write(data)
             self._output_idle.set()
             self._output_wake.clear()
             await self._output_wake.wait()
@@ -314,3 +335,7 @@ class ModuleRuntime:
                 self._host_ready.clear()
                 self._post(_HostData(data))
             self._post(_HostDetached(session))
+
+
+def _earliest(*deadlines: float | None) -> float | None:
+    return min((d for d in deadlines if d is not None), default=None)

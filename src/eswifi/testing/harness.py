@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from eswifi.emulator import messages as m
 from eswifi.emulator.backends.fake import FakeNetwork
+from eswifi.emulator.control import run_control_command
 from eswifi.emulator.engine import ModuleEngine
+from eswifi.emulator.fault_commands import FaultControls
 
 
 class ManualClock:
@@ -18,11 +20,14 @@ class ManualClock:
         self.now = start
 
 
-class EmulatorHarness:
+class EmulatorHarness(FaultControls):
     """Engine + :class:`FakeNetwork` + :class:`ManualClock`, pumped synchronously.
 
     Every call runs the engine and the network until neither has anything left to do, so
-    a test sees the complete consequence of each input.
+    a test sees the complete consequence of each input. Faults go through the engine's
+    :class:`~eswifi.emulator.faults.Faults`, as in a live run; :meth:`control` runs a
+    control-channel command (``fault connect refuse``, ``vanish eswifi-lab`` …) and the
+    fault methods (:meth:`refuse_connects`, :meth:`hang` …) are shortcuts for them.
     """
 
     MAX_ROUNDS = 10_000
@@ -59,6 +64,12 @@ class EmulatorHarness:
         self.pump()
         return self.take_output()
 
+    def control(self, line: str) -> str:
+        """Run one control-channel command now; its host output waits in :meth:`output`."""
+        answer = run_control_command(self.engine, line, now=self.now)
+        self.pump()
+        return answer
+
     def output(self) -> bytes:
         """Pump, then return and forget the host bytes written so far."""
         self.pump()
@@ -73,11 +84,19 @@ class EmulatorHarness:
         """Move the clock forward, firing every deadline on the way in order."""
         target = self.now + seconds
         for _ in range(self.MAX_ROUNDS):
-            due = [d for d in (self.engine.next_deadline(), self.network.next_deadline()) if d]
+            faults = self.engine.faults
+            deadlines = (
+                self.engine.next_deadline(),
+                self.network.next_deadline(),
+                faults.next_deadline(),
+            )
+            due = [d for d in deadlines if d is not None]
             nearest = min(due, default=None)
             if nearest is None or nearest > target:
                 break
             self.clock.now = max(self.now, nearest)
+            for effect in faults.due(self.now):
+                self.network.execute(effect, now=self.now)
             self.network.handle_timer(now=self.now)
             self.pump()
             self.engine.handle_timer(now=self.now)
@@ -89,8 +108,10 @@ class EmulatorHarness:
 
     def pump(self) -> None:
         """Move effects and events between engine and network until both are idle."""
+        faults = self.engine.faults
         for _ in range(self.MAX_ROUNDS):
             effects = self.engine.drain_effects()
+            events: list[m.NetEvent] = []
             for effect in effects:
                 if isinstance(effect, m.HostWrite):
                     self._output += effect.data
@@ -99,10 +120,17 @@ class EmulatorHarness:
                 elif isinstance(effect, m.LinkRateChanged):
                     self.line_rates.append(effect.baud)
                 else:
-                    self.network.execute(effect, now=self.now)
-            events = self.network.drain_events()
+                    routed = faults.route(effect, now=self.now)
+                    for forwarded in routed.effects:
+                        self.network.execute(forwarded, now=self.now)
+                    events += routed.events
+            events += self.network.drain_events()
             for event in events:
-                self.engine.receive_net(event, now=self.now)
+                observed = faults.observe(event)
+                for effect in observed.effects:
+                    self.network.execute(effect, now=self.now)
+                for delivered in observed.events:
+                    self.engine.receive_net(delivered, now=self.now)
             if not effects and not events:
                 return
         raise RuntimeError("engine and network did not settle")  # pragma: no cover

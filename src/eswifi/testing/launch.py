@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -24,12 +25,17 @@ import time
 from types import TracebackType
 from typing import Self
 
+from eswifi.emulator.fault_commands import FaultControls
+
 START_TIMEOUT = 15.0
 """Seconds the emulator has to print its link line."""
 
 
-class EmulatorProcess:
+class EmulatorProcess(FaultControls):
     """A running ``python -m eswifi emulate OPTIONS…`` (default: a TCP console on a free port).
+
+    Started with ``--control HOST:PORT``, :meth:`control` runs control commands and the
+    fault methods (:meth:`refuse_connects`, :meth:`hang` …) are available.
 
     Raises:
         RuntimeError: the process exited, or did not print ``link: …`` within ``wait``.
@@ -54,6 +60,34 @@ class EmulatorProcess:
             raise
         self.url = line.removeprefix("link: ")
         """The link: ``socket://127.0.0.1:PORT`` or a pty path such as ``/dev/pts/5``."""
+        self.control_address: tuple[str, int] | None = None
+        """Where ``--control`` listens, when it was given."""
+        self._control: socket.socket | None = None
+        self._control_pending = b""
+        if "--control" in options and "--stdio" not in options:
+            try:
+                line = self.readline(wait)
+                host, _, port = line.removeprefix("control: ").rpartition(":")
+                self.control_address = (host, int(port))
+            except BaseException:
+                self.close()
+                raise
+
+    def control(self, line: str, wait: float = 10.0) -> str:
+        """Send one command to the ``--control`` channel and return its answer line."""
+        if self.control_address is None:
+            raise RuntimeError("the emulator was started without --control")
+        if self._control is None:
+            self._control = socket.create_connection(self.control_address, timeout=wait)
+        self._control.settimeout(wait)
+        self._control.sendall(line.encode() + b"\n")
+        while b"\n" not in self._control_pending:
+            chunk = self._control.recv(4096)
+            if not chunk:
+                raise RuntimeError(f"the control channel closed: {self.errors()}")
+            self._control_pending += chunk
+        answer, _, self._control_pending = self._control_pending.partition(b"\n")
+        return answer.decode()
 
     def readline(self, wait: float = START_TIMEOUT) -> str:
         """The next line the emulator printed on stdout (without its newline)."""
@@ -84,6 +118,9 @@ class EmulatorProcess:
 
     def close(self) -> None:
         """Stop the emulator if it still runs (SIGTERM, then SIGKILL) and free its pipes."""
+        if getattr(self, "_control", None) is not None:
+            self._control.close()
+            self._control = None
         if self.process.poll() is None:
             self.process.terminate()
             try:

@@ -25,6 +25,7 @@ import pytest
 
 from eswifi.client import Module
 from eswifi.emulator.engine import ModuleEngine
+from eswifi.emulator.fault_commands import FaultControls
 from eswifi.emulator.profile import SPI_C3525, UART_C6
 from eswifi.testing.harness import EmulatorHarness
 from eswifi.testing.launch import EmulatorProcess
@@ -40,8 +41,11 @@ _FAILED = pytest.StashKey[bool]()
 _EMULATORS = pytest.StashKey[list["RunningEmulator"]]()
 
 
-class RunningEmulator:
+class RunningEmulator(FaultControls):
     """An ``eswifi emulate`` subprocess started for one test.
+
+    The fault methods (:meth:`refuse_connects`, :meth:`reset_after`, :meth:`hang` …, see
+    ``docs/faults.md``) go through its control channel.
 
     Attributes:
         url: the host link, a pyserial URL (``socket://127.0.0.1:PORT``).
@@ -56,8 +60,8 @@ class RunningEmulator:
         self.url = process.url
         self.link = link
         self.trace = trace
-        host, _, port = process.readline(START_TIMEOUT).removeprefix("control: ").rpartition(":")
-        self.control_address = (host, int(port))
+        assert process.control_address is not None  # started with --control
+        self.control_address = process.control_address
 
     def open_module(self, *, timeout: float = 10.0) -> Module:
         """A client :class:`~eswifi.client.Module` on this emulator's link (not joined)."""

@@ -120,6 +120,13 @@ class CommandReader:
         self._overflow = 0
         self._tail_odd = self._tail_word = False
 
+    def reset(self) -> None:
+        """Forget everything: buffered bytes, a partial line, a payload being read (power-on,
+        or a new host whose link carries nothing of the previous one)."""
+        self._buffer.clear()
+        self._payload_left = 0
+        self.discard_line()
+
     def next_item(self) -> ReaderItem | None:
         """Return the next complete item, or None when more bytes are needed."""
         if self._payload_left:

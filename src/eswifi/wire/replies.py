@@ -40,7 +40,10 @@ class ReplyShape(Enum):
     TEXT = "text"
     """``\\r\\n`` + text lines + an OK or ERROR terminator (nearly every command)."""
     DATA = "data"
-    """R0/R4: ``\\r\\n`` + raw binary bytes (length bounded by R1) + the OK terminator."""
+    """R0: ``\\r\\n`` + raw binary bytes (length bounded by R1) + the OK terminator."""
+    COUNTED = "counted"
+    """R4: ``\\r\\n`` + the byte count in 4 digits + exactly that many raw bytes + the OK
+    terminator."""
     PROMPT = "prompt"
     """Ends at the first prompt, without OK/ERROR (an empty line, ``P7=0``)."""
     RESET = "reset"
@@ -49,8 +52,10 @@ class ReplyShape(Enum):
 
 def shape_for(code: str, args: tuple[bytes, ...] = ()) -> ReplyShape:
     """The reply grammar for a command code and its argument tokens."""
-    if code in ("R0", "R4"):
+    if code == "R0":
         return ReplyShape.DATA
+    if code == "R4":
+        return ReplyShape.COUNTED
     if code == "ZR":
         return ReplyShape.RESET
     if code == "" or (code == "P7" and args == (b"0",)):
@@ -208,13 +213,20 @@ def classify_text(command: bytes, unit: bytes) -> Unit:
     raise Malformed(f"reply has no OK or ERROR line: {_show(unit)}")
 
 
-def _through_prompt(buffer: bytes | bytearray, what: str = "") -> int | None:
+def _resume_at(resume: int, pattern: bytes, start: int = 0) -> int:
+    """Where to search for ``pattern`` again when the first ``resume`` bytes had none."""
+    return max(start, resume - len(pattern) + 1)
+
+
+def _through_prompt(buffer: bytes | bytearray, what: str = "", resume: int = 0) -> int | None:
     """Length of ``buffer`` up to and including its first prompt (None: not there yet).
+
+    ``resume``: how many bytes an earlier call already searched in vain.
 
     Raises:
         Malformed: no prompt within :data:`MAX_TEXT_REPLY` bytes.
     """
-    end = buffer.find(PROMPT)
+    end = buffer.find(PROMPT, _resume_at(resume, PROMPT))
     if end < 0:
         if len(buffer) > MAX_TEXT_REPLY:
             raise Malformed(f"no prompt after {len(buffer)} bytes{what}")
@@ -222,8 +234,13 @@ def _through_prompt(buffer: bytes | bytearray, what: str = "") -> int | None:
     return end + len(PROMPT)
 
 
-def split_text(command: bytes, buffer: bytes | bytearray) -> tuple[Unit, int] | Incomplete:
+def split_text(
+    command: bytes, buffer: bytes | bytearray, resume: int = 0
+) -> tuple[Unit, int] | Incomplete:
     """The next prompt-terminated unit of ``buffer`` and its length.
+
+    ``resume``: the buffer length at an earlier call that returned :class:`Incomplete`
+    (the search goes on from there instead of from the start).
 
     Raises:
         Malformed: the bytes cannot start a reply, or no prompt came within
@@ -231,14 +248,19 @@ def split_text(command: bytes, buffer: bytes | bytearray) -> tuple[Unit, int] | 
     """
     if buffer[:2] != b"\r\n"[: len(buffer[:2])]:
         raise Malformed(f"reply does not start with CR LF: {_show(bytes(buffer[:80]))}")
-    length = _through_prompt(buffer)
+    length = _through_prompt(buffer, resume=resume)
     if length is None:
         return Incomplete()
     return classify_text(command, bytes(buffer[:length])), length
 
 
 def split_data(
-    command: bytes, buffer: bytes | bytearray, limit: int, *, more_follow: bool = False
+    command: bytes,
+    buffer: bytes | bytearray,
+    limit: int,
+    *,
+    more_follow: bool = False,
+    resume: int = 0,
 ) -> tuple[Unit, int] | Incomplete:
     """The next R0 reply (binary data of at most ``limit`` bytes) or error reply.
 
@@ -259,7 +281,7 @@ def split_data(
     if len(buffer) < 2:
         return Incomplete()
     best = -1
-    start = 2
+    start = _resume_at(resume, OK_TERMINATOR, 2)
     while True:
         found = buffer.find(OK_TERMINATOR, start)
         if found < 0 or found - 2 > limit:
@@ -279,20 +301,76 @@ def split_data(
             ),
             length,
         )
-    end = buffer.find(PROMPT, 2)
-    if end >= 0:
-        length = end + len(PROMPT)
-        try:
-            unit = classify_text(command, bytes(buffer[:length]))
-        except Malformed:
-            unit = None
-        if isinstance(unit, Reply) and not unit.ok:
-            return unit, length
+    error = _error_reply(command, buffer, resume)
+    if error is not None:
+        return error
     if len(buffer) > limit + 2 + 2 * len(OK_TERMINATOR) + 64:
         raise Malformed(
             f"data reply longer than the read size {limit}: {_show(bytes(buffer[:80]))}"
         )
     return Incomplete()
+
+
+def _error_reply(
+    command: bytes, buffer: bytes | bytearray, resume: int
+) -> tuple[Reply, int] | None:
+    """An ERROR reply (``-1``: connection closed) at the start of a read's ``buffer``."""
+    end = buffer.find(PROMPT, _resume_at(resume, PROMPT, 2))
+    if end < 0:
+        return None
+    length = end + len(PROMPT)
+    try:
+        unit = classify_text(command, bytes(buffer[:length]))
+    except Malformed:
+        return None
+    if isinstance(unit, Reply) and not unit.ok:
+        return unit, length
+    return None
+
+
+COUNT_DIGITS = 4
+"""R4 prints the byte count as 4 decimal digits before the data."""
+
+
+def split_counted(
+    command: bytes, buffer: bytes | bytearray, limit: int, *, resume: int = 0
+) -> tuple[Unit, int] | Incomplete:
+    """The next R4 reply: ``\\r\\n`` + 4-digit count + that many bytes + OK terminator,
+    or an error reply (``-1``: the connection is closed).
+
+    The count makes the data length explicit, so a payload holding the terminator or a
+    prompt is read exactly, however the link splits it.
+
+    Raises:
+        Malformed: the bytes are not an R4 reply, or announce more than ``limit`` bytes.
+    """
+    if buffer[:2] != b"\r\n"[: len(buffer[:2])]:
+        raise Malformed(f"data reply does not start with CR LF: {_show(bytes(buffer[:80]))}")
+    head = bytes(buffer[2 : 2 + COUNT_DIGITS])
+    if len(head) < COUNT_DIGITS and (not head or head.isdigit()):
+        return Incomplete()
+    if not head.isdigit():
+        # Not a count: an error reply such as "\r\n-1\r\nERROR\r\n> ".
+        error = _error_reply(command, buffer, resume)
+        if error is not None:
+            return error
+        if _through_prompt(buffer, " of a counted read", resume) is not None:
+            raise Malformed(f"counted reply without a count: {_show(bytes(buffer[:80]))}")
+        return Incomplete()
+    count = int(head)
+    if count > limit:
+        raise Malformed(f"counted reply announces {count} bytes, read size {limit}")
+    start = 2 + COUNT_DIGITS
+    length = start + count + len(OK_TERMINATOR)
+    if len(buffer) < length:
+        return Incomplete()
+    if buffer[start + count : length] != OK_TERMINATOR:
+        raise Malformed(
+            f"counted reply of {count} bytes not followed by OK: "
+            f"{_show(bytes(buffer[start + count : length + 16]))}"
+        )
+    raw = bytes(buffer[:length])
+    return Reply(command=command, ok=True, body=raw[start : start + count], raw=raw), length
 
 
 def split_reset(command: bytes, buffer: bytes | bytearray) -> tuple[Unit, int] | Incomplete:

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import errno
 import socket
-import ssl
+import struct
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -25,7 +25,7 @@ from typing import Any, cast
 
 from eswifi.emulator import messages as m
 from eswifi.emulator.backends import icmp, tls_context
-from eswifi.errors import LocalProtocolError
+from eswifi.errors import CredentialError, LocalProtocolError
 
 Post = Callable[[m.NetEvent], None]
 
@@ -72,6 +72,10 @@ def _bind_client(sock: socket.socket, host: str, port: int) -> None:
         if not port or exc.errno != errno.EADDRINUSE:
             raise
         sock.bind((host, 0))
+
+
+_LINGER_RESET = struct.pack("ii", 1, 0)
+"""SO_LINGER on, zero seconds: close() sends RST instead of FIN."""
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -172,6 +176,11 @@ class _Connection(asyncio.Protocol):
         self._held.clear()
         if self.transport is not None:
             if abort:
+                # An abort resets the connection (RST), as lwIP's tcp_abort does.
+                sock = self.transport.get_extra_info("socket")
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
                 self.transport.abort()
             else:
                 self.transport.close()
@@ -403,7 +412,7 @@ class AsyncioNetwork:
         if request.tls is not None:
             try:
                 context = tls_context.client_context(request.tls)
-            except (ssl.SSLError, ValueError) as exc:
+            except CredentialError as exc:
                 self.post(m.ConnectFailed(conn=request.conn, reason=_reason(exc)))
                 return
         sock = None

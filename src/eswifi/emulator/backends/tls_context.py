@@ -19,14 +19,25 @@ import ssl
 import tempfile
 
 from eswifi.emulator import messages as m
+from eswifi.errors import CredentialError
 
 
 def client_context(settings: m.TlsSettings) -> ssl.SSLContext:
     """An SSL context for one TLS client connection.
 
     Raises:
-        ssl.SSLError, ValueError: the uploaded CA, certificate or key cannot be used.
+        CredentialError: the uploaded CA, certificate or key cannot be used (not PEM or
+            DER, not ASCII, or a key encrypted with a pass phrase, which is never asked for).
     """
+    try:
+        return _build(settings)
+    except CredentialError:
+        raise
+    except (ssl.SSLError, ValueError, TypeError, OSError) as exc:
+        raise CredentialError(f"unusable TLS credentials: {exc}") from None
+
+
+def _build(settings: m.TlsSettings) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     verify = settings.verify
@@ -53,7 +64,17 @@ def server_hostname(settings: m.TlsSettings) -> str:
 
 def _cadata(data: bytes) -> str | bytes:
     # PEM text goes in as str; anything else is taken as DER.
-    return data.decode("latin-1") if b"-----BEGIN" in data else data
+    if b"-----BEGIN" not in data:
+        return data
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError:
+        raise CredentialError("the CA is not ASCII PEM text") from None
+
+
+def _no_pass_phrase() -> bytes:
+    # Without this callback OpenSSL would prompt on the terminal and block the event loop.
+    raise CredentialError("the private key is encrypted (the module takes plain keys only)")
 
 
 def _load_identity(context: ssl.SSLContext, certificate: bytes, key: bytes) -> None:
@@ -65,7 +86,7 @@ def _load_identity(context: ssl.SSLContext, certificate: bytes, key: bytes) -> N
             view = memoryview(identity)
             while view:
                 view = view[os.write(fd, view) :]
-            context.load_cert_chain(f"/proc/self/fd/{fd}")
+            context.load_cert_chain(f"/proc/self/fd/{fd}", password=_no_pass_phrase)
         finally:
             os.close(fd)
         return
@@ -74,4 +95,4 @@ def _load_identity(context: ssl.SSLContext, certificate: bytes, key: bytes) -> N
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as stream:
             stream.write(identity)
-        context.load_cert_chain(path)
+        context.load_cert_chain(path, password=_no_pass_phrase)

@@ -49,6 +49,8 @@ def resolve(module: ModuleEngine, command: CommandLine) -> Outcome:
         return found(str(ipaddress.IPv4Address(name)))
     except ValueError:
         pass
+    if module.faults.dns_fails():
+        return not_found()
     dns = module.radio.dns
     address = dns.lookup(name)
     if address is not None:
