@@ -12,6 +12,7 @@ from conftest import JOIN
 from eswifi.cli.radio import StateFile, serve_control
 from eswifi.emulator.control import run_control_command
 from eswifi.emulator.engine import ModuleEngine
+from eswifi.emulator.profile import SPI_C3525
 from eswifi.emulator.runtime import ModuleRuntime
 from eswifi.testing import EmulatorHarness
 
@@ -119,3 +120,75 @@ def test_state_file_round_trip(tmp_path: Path) -> None:
     path.write_text("{not json")
     with pytest.raises(ValueError, match="cannot read the state file"):
         state.load(factory)
+
+
+# ----------------------------------------------------------------------------- pins
+
+
+def test_reset_commands(joined: EmulatorHarness) -> None:
+    assert control(joined, "reset hold") == "ok reset held"
+    assert control(joined, "pins") == "ok reset=0 wakeup=0 ready=0 power=held discarded=0"
+    assert joined.send(b"CS\r") == b""
+    assert control(joined, "pins").endswith(" discarded=3")
+    assert control(joined, "reset release") == "ok reset released"
+    assert joined.take_output() == b"\r\n> "
+    assert control(joined, "reset release") == "error: reset is not held"
+    assert control(joined, "reset") == "ok reset"
+    assert joined.take_output() == b"\r\n> "
+    assert control(joined, "RESET Hold") == "ok reset held"
+
+
+def test_wakeup_and_pins(module: EmulatorHarness) -> None:
+    assert control(module, "wakeup high") == "ok wakeup 1"
+    assert control(module, "pins").startswith("ok reset=1 wakeup=1 ready=0 ")
+    assert control(module, "wakeup 0") == "ok wakeup 0"
+    assert module.take_edges() == [("wakeup", 1, 0.0), ("wakeup", 0, 0.0)]
+
+
+@pytest.mark.parametrize(
+    "line", ["reset now", "reset hold release", "wakeup", "wakeup 2", "pins all"]
+)
+def test_bad_pin_commands(module: EmulatorHarness, line: str) -> None:
+    assert control(module, line).startswith("error: ")
+
+
+async def _watch_pins() -> list[str]:
+    engine = ModuleEngine(profile=SPI_C3525, started_at=100.0)
+    runtime = ModuleRuntime(engine, _Link())  # type: ignore[arg-type]
+    task = asyncio.create_task(runtime.run())
+    lines: list[str] = []
+    async with serve_control(runtime, ("127.0.0.1", 0)) as server:
+        port = server.sockets[0].getsockname()[1]
+        watcher = await asyncio.open_connection("127.0.0.1", port)
+        commander = await asyncio.open_connection("127.0.0.1", port)
+
+        async def ask(connection: tuple[asyncio.StreamReader, asyncio.StreamWriter], line: str):
+            connection[1].write(line.encode() + b"\n")
+            return (await asyncio.wait_for(connection[0].readline(), 10)).decode().strip()
+
+        lines.append(await ask(watcher, "watch pins"))
+        lines.append(await ask(commander, "reset"))
+        for _ in range(4):  # reset 0, ready 0, reset 1, ready 1 (greeting)
+            lines.append((await asyncio.wait_for(watcher[0].readline(), 10)).decode().strip())
+        lines.append(await ask(watcher, "pins"))
+        for _, writer in (watcher, commander):
+            writer.close()
+            await writer.wait_closed()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return lines
+
+
+def test_watch_pins_sends_a_line_per_edge() -> None:
+    lines = asyncio.run(_watch_pins())
+    assert lines[0] == "ok watching pins"
+    assert lines[1] == "ok reset"
+    edges = [line.split() for line in lines[2:6]]
+    assert [(pin, level) for pin, level, _ in edges] == [
+        ("reset", "0"),
+        ("ready", "0"),
+        ("reset", "1"),
+        ("ready", "1"),
+    ]
+    assert all(float(t) >= 0 for _, _, t in edges)
+    assert lines[6].startswith("ok reset=1 wakeup=0 ready=1 power=running")

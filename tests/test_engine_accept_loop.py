@@ -66,6 +66,37 @@ def test_p7_0_answers_even_without_a_task(joined: EmulatorHarness) -> None:
     assert joined.send(b"P7=0\r") == KILLED
 
 
+def st_peer(reply: bytes) -> tuple[str, int]:
+    """What ST's ES_WIFI_WaitServerConnection takes from P?: field 2 and field 5."""
+    fields = reply[2:].split(b"\r")[0].split(b",")
+    return fields[1].decode(), int(fields[4])
+
+
+def test_p_query_shows_the_client_port_of_the_accept_loop(joined: EmulatorHarness) -> None:
+    joined.send(b"P2=8080\rP4=5025\rP5=1\r")
+    first = joined.network.connect("127.0.0.1", 8080, source=("10.0.0.1", 40001))
+    assert joined.output() == accepted("10.0.0.1", 8080)
+    # P5=1's one-shot accept leaves the P4 field alone (only accept loops write it).
+    assert st_peer(joined.send(b"P?\r")) == ("10.0.0.1", 5025)
+    joined.send(b"P7=1\r")  # the loop takes over the client being served (ST's UART order)
+    assert st_peer(joined.send(b"P?\r")) == ("10.0.0.1", 40001)
+    assert joined.send(b"P7=2\r") == OK
+    assert first.closed_by_module
+    assert st_peer(joined.send(b"P?\r")) == ("0.0.0.0", 0)
+    joined.network.connect("127.0.0.1", 8080, source=("10.0.0.2", 40002))
+    assert joined.send(b"P7=3\r") == WAITING + accepted("10.0.0.2", 8080)
+    assert st_peer(joined.send(b"P?\r")) == ("10.0.0.2", 40002)
+    assert joined.send(b"P5=0\r").endswith(b"OK\r\n> ")
+    assert st_peer(joined.send(b"P?\r")) == ("0.0.0.0", 0)
+
+
+def test_p_query_with_the_loop_started_before_the_client(joined: EmulatorHarness) -> None:
+    joined.send(b"P2=8080\rP5=1\rP7=1\r")  # ST's SPI order: P7=1 right after P5=1
+    joined.network.connect("127.0.0.1", 8080, source=("10.0.0.3", 40003))
+    assert joined.output() == accepted("10.0.0.3", 8080)
+    assert st_peer(joined.send(b"P?\r")) == ("10.0.0.3", 40003)
+
+
 def test_p7_loop_shows_in_p_query(joined: EmulatorHarness) -> None:
     joined.send(b"P2=8080\rP5=1\r")
     assert joined.send(b"P?\r").split(b",")[8] == b"0"

@@ -5,11 +5,14 @@ from __future__ import annotations
 import pytest
 from conftest import JOIN, OK
 
-from eswifi.emulator.engine import RESET_DELAY
+from eswifi.emulator.timing import FAST
 from eswifi.testing import EmulatorHarness
 
 INFO = b"\r\nISM43362-M3G-L44-SPI,C6.2.1.11,v3.5.2,v1.4.0.rc1,v8.2.1,120000000,Inventek eS-WiFi"
 PROMPT = b"\r\n> "
+
+RESET_DELAY = FAST.reset_ms / 1000
+"""Seconds between ``ZR`` and the module talking again (default timing)."""
 
 
 def info_reply(module: EmulatorHarness) -> bytes:

@@ -159,10 +159,14 @@ def _read_fd(fd: int, count: int) -> bytes:
     return data
 
 
-@pytest.mark.pty
-@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pty")
-@async_test
-async def test_pty_is_raw_and_survives_hosts_closing_and_reopening_it() -> None:
+def pty_test(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """An async test that needs a Linux pty (packet mode, hang-up on the master)."""
+    needs_linux = pytest.mark.skipif(sys.platform != "linux", reason="needs a Linux pty")
+    return pytest.mark.pty(needs_linux(async_test(test)))
+
+
+@pty_test
+async def test_pty_is_raw_and_attaches_each_host_that_opens_it() -> None:
     import termios
 
     from eswifi.emulator.links import PtyLink
@@ -170,23 +174,87 @@ async def test_pty_is_raw_and_survives_hosts_closing_and_reopening_it() -> None:
     link = PtyLink()
     try:
         assert link.name.startswith("/dev/")
-        session = await within(link.attach())
-        assert session is link
-        for _ in range(2):
+        attaching = asyncio.create_task(link.attach())
+        await asyncio.sleep(0.05)
+        assert not attaching.done()  # nobody has the device open yet
+        for round in range(2):
             host = os.open(link.name, os.O_RDWR | os.O_NOCTTY)
             try:
+                session = await within(attaching)
+                assert session is not None
                 lflag = termios.tcgetattr(host)[3]
                 assert not lflag & (termios.ICANON | termios.ECHO)
                 os.write(host, b"AT\r\n\x03\x00")  # no echo, no translation, no signals
-                assert await read_exactly(link, 6) == b"AT\r\n\x03\x00"
-                await link.write(b"\r\nOK\r\n> ")
+                assert await read_exactly(session, 6) == b"AT\r\n\x03\x00"
+                await within(session.write(b"\r\nOK\r\n> "))
                 assert _read_fd(host, 8) == b"\r\nOK\r\n> "
             finally:
                 os.close(host)
+            assert await within(session.read()) == b""  # closing the device detaches
+            attaching = asyncio.create_task(link.attach())
+            if round == 0:
+                await asyncio.sleep(0.05)
+                assert not attaching.done()
     finally:
         await link.aclose()
-    assert await link.read() == b""
-    assert await link.attach() is None
+    assert await within(attaching) is None
+
+
+@pty_test
+async def test_pty_output_waits_for_the_hosts_open_time_flush() -> None:
+    """pyserial opens, configures, then flushes its input: the greeting comes after."""
+    import termios
+
+    from eswifi.emulator.links import PtyLink
+
+    link = PtyLink()
+    try:
+        host = os.open(link.name, os.O_RDWR | os.O_NOCTTY)
+        try:
+            session = await within(link.attach())
+            reading = asyncio.create_task(session.read())
+            writing = asyncio.create_task(session.write(b"\x15\x15\r\n> "))
+            await asyncio.sleep(0)
+            assert not writing.done()  # held: the host is still opening
+            termios.tcflush(host, termios.TCIFLUSH)
+            await within(writing)
+            assert _read_fd(host, 6) == b"\x15\x15\r\n> "
+            os.write(host, b"I?\r")
+            assert await within(reading) == b"I?\r"
+            termios.tcflush(host, termios.TCIFLUSH)  # after speaking: still the same host
+            os.write(host, b"P0\r")
+            assert await within(session.read()) == b"P0\r"
+        finally:
+            os.close(host)
+    finally:
+        await link.aclose()
+
+
+@pty_test
+async def test_pty_flush_after_the_greeting_starts_a_new_session() -> None:
+    """A host that flushes before its first byte discarded what it was sent: it attaches
+    again, so the module presents its greeting again."""
+    import termios
+
+    from eswifi.emulator.links import PtyLink
+
+    link = PtyLink()
+    try:
+        host = os.open(link.name, os.O_RDWR | os.O_NOCTTY)
+        try:
+            session = await within(link.attach())
+            reading = asyncio.create_task(session.read())
+            await within(session.write(b"greeting"))  # released after ATTACH_SETTLE
+            termios.tcflush(host, termios.TCIFLUSH)
+            assert await within(reading) == b""
+            again = await within(link.attach())
+            assert again is not None and again is not session
+            await within(again.write(b"greeting"))
+            assert _read_fd(host, 8) == b"greeting"
+        finally:
+            os.close(host)
+    finally:
+        await link.aclose()
 
 
 # --------------------------------------------------------------------------- stdio

@@ -58,11 +58,11 @@ def test_empty_file_is_the_built_in_radio() -> None:
 
 def test_firmware_overrides_and_cli_choice() -> None:
     config = parse_config(
-        '[firmware]\nname = "C6.2.1.11"\nmessage_type = 0\nasync_scan = true\n'
+        '[firmware]\nname = "C6.2.1.11"\nmessage_type = 0\nfold_command_case = true\n'
         'single_accept_port = "peer"\ncountry_codes = ["US", "CA"]\nbacklog_range = [1, 4]\n'
     )
     profile = config.profile(link=LinkProfile.UART)
-    assert (profile.name, profile.message_type, profile.async_scan) == ("C6.2.1.11", 0, True)
+    assert (profile.name, profile.message_type, profile.fold_command_case) == ("C6.2.1.11", 0, True)
     assert profile.single_accept_port is AcceptedPort.PEER
     assert profile.country_codes == ("US", "CA") and profile.backlog_range == (1, 4)
     assert config.profile(link=LinkProfile.SPI, name="C3.5.2.5.STM").name == "C3.5.2.5.STM"
@@ -134,7 +134,8 @@ def test_dns_defaults_forward_with_an_empty_table() -> None:
         ("[radio]\njoin_time_ms = -1\n", ":2: radio.join_time_ms: must be between 0 and 60000"),
         ('[firmware]\nname = "C9"\n', ":2: firmware.name: unknown firmware 'C9'"),
         ("[firmware]\nmessage_type = 5\n", ":1: firmware: message_type must be 0 or 1"),
-        ('[firmware]\nasync_scan = "yes"\n', ":2: firmware.async_scan: must be bool"),
+        ('[firmware]\nfold_command_case = "yes"\n', ":2: firmware.fold_command_case: must be bool"),
+        ("[firmware]\nasync_scan = true\n", ":2: firmware.async_scan: unknown field"),
         ('[firmware]\nmulti_accept_port = "both"\n', ":2: firmware.multi_accept_port: must be"),
         ('[firmware]\nlink = "spi"\n', ":2: firmware.link: unknown field"),
         (

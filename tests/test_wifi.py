@@ -350,7 +350,7 @@ def test_async_scan_on_spi_one_access_point_per_reply() -> None:
     first = module.send(b"F0=2\r")
     assert first.rstrip(b"\x15") == (
         b'\r\n[SOMA]#001,"eswifi-lab",02:E5:00:00:00:01,-48,54.0,Infrastructure,WPA2 AES,'
-        b"2.4GHz,6[EOMA]\r\n"
+        b"2.4GHz,6[EOMA]\r"
     )
     # ST's loop: MR until a reply that holds "\r\nOK\r\n> "; each other reply is one AP.
     replies = [first]

@@ -12,14 +12,15 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from eswifi.emulator.config import EmulatorConfig, load_config
-from eswifi.emulator.control import run_control_command
+from eswifi.emulator.control import edge_line, run_control_command
 from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.faults import Faults
+from eswifi.emulator.messages import PinChanged
 from eswifi.emulator.profile import PROFILES, LinkProfile
 from eswifi.emulator.runtime import ModuleRuntime
 from eswifi.emulator.settings import SavedSettings, StoredSettings
@@ -53,8 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--control",
         metavar="HOST:PORT",
-        help="serve fault-injection commands (vanish/appear <ssid>, rssi, station, status, "
-        "fault …; see docs/faults.md) one per line on a TCP socket; port 0 picks a free one, "
+        help="serve control commands (vanish/appear <ssid>, rssi, station, status, fault …, "
+        "reset [hold|release], wakeup, pins, watch pins; see docs/faults.md and "
+        "docs/pins-and-timing.md) one per line on a TCP socket; port 0 picks a free one, "
         "printed as 'control: …'",
     )
     parser.add_argument(
@@ -145,17 +147,26 @@ async def serve_control(
 
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         clients.add(writer)
+        unwatch = None
         try:
             while True:
                 line = await reader.readline()
                 if not line:
                     break
-                answer = await _run(runtime, line[:MAX_CONTROL_LINE].decode("utf-8", "replace"))
+                text = line[:MAX_CONTROL_LINE].decode("utf-8", "replace")
+                if text.split() == ["watch", "pins"]:
+                    if unwatch is None:
+                        unwatch = runtime.watch_pins(_edge_writer(runtime, writer))
+                    answer = "ok watching pins"
+                else:
+                    answer = await _run(runtime, text)
                 writer.write(answer.encode("utf-8") + b"\n")
                 await writer.drain()
         except (ConnectionError, ValueError):  # ValueError: line over the reader's limit
             pass
         finally:
+            if unwatch is not None:
+                unwatch()
             clients.discard(writer)
             writer.close()
             with contextlib.suppress(ConnectionError):
@@ -169,6 +180,16 @@ async def serve_control(
         for writer in list(clients):
             writer.close()
         await server.wait_closed()
+
+
+def _edge_writer(
+    runtime: ModuleRuntime, writer: asyncio.StreamWriter
+) -> Callable[[PinChanged], None]:
+    def write(edge: PinChanged) -> None:
+        if not writer.is_closing():
+            writer.write(edge_line(runtime.engine, edge).encode("ascii") + b"\n")
+
+    return write
 
 
 async def _run(runtime: ModuleRuntime, line: str) -> str:

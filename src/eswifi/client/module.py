@@ -28,6 +28,7 @@ from enum import IntEnum
 from types import TracebackType
 from typing import Literal, Self
 
+from eswifi.client import pins
 from eswifi.client.diagnose import RecordingLink, first_reply_failure
 from eswifi.client.link import CommandChannel, Link, SerialLink, Trace
 from eswifi.client.socket import EsWifiSocket
@@ -132,11 +133,14 @@ class Module:
         timeout: float = 10.0,
         trace: Trace | None = None,
         poll_interval: float = 0.02,
+        control: str | tuple[str, int] | None = None,
     ) -> None:
         if spi is None:
             spi = bool(getattr(link, "spi", False))
         self.channel = CommandChannel(link, spi=spi, timeout=timeout, trace=trace)
         self.poll_interval = poll_interval
+        self.control = pins.parse_address(control) if control is not None else None
+        """The emulator's control channel (``eswifi emulate --control``): the RESET pin."""
         self._lock = self.channel.lock
         self._sockets: list[EsWifiSocket | None] = [None] * SOCKET_COUNT
         self._selected: int | None = None
@@ -155,6 +159,7 @@ class Module:
         baudrate: int = 115_200,
         timeout: float = 10.0,
         trace: Trace | None = None,
+        control: str | tuple[str, int] | None = None,
         fresh: bool = True,
     ) -> Module:
         """Open a module at a pyserial URL or device path and check that it answers.
@@ -168,6 +173,8 @@ class Module:
             url: ``/dev/ttyUSB0``, ``/dev/pts/7``, ``socket://127.0.0.1:7000``, ``loop://``,
                 ``spy://…`` — anything ``serial.serial_for_url`` takes.
             link: ``"uart"`` or ``"spi"``: which module build is on the other end.
+            control: the emulator's control channel ``HOST:PORT``; :meth:`reset` with
+                ``hard=True`` then pulses the RESET pin through it.
 
         Raises:
             ValueError: ``link`` is neither ``"uart"`` nor ``"spi"``.
@@ -179,7 +186,7 @@ class Module:
         if link not in ("uart", "spi"):
             raise ValueError(f"link must be 'uart' or 'spi', not {link!r}")
         serial_link = SerialLink.open(url, baudrate=baudrate)
-        module = cls(serial_link, spi=link == "spi", timeout=timeout, trace=trace)
+        module = cls(serial_link, spi=link == "spi", timeout=timeout, trace=trace, control=control)
         try:
             module._attach(url)
             if fresh:
@@ -483,13 +490,21 @@ class Module:
                 times.append(None)
         return times
 
-    def reset(self, *, timeout: float = 10.0) -> None:
-        """Software-reset the module (``ZR``) and wait until it is back.
+    def reset(self, *, hard: bool = False, timeout: float = 10.0) -> None:
+        """Reset the module and wait until it is back (its boot prompt or greeting).
 
-        Every socket is gone afterwards; the module also forgets its network.
+        ``hard=True`` with a control channel (see :meth:`open`) pulses the RESET pin;
+        otherwise the module resets itself with ``ZR``. Every socket is gone afterwards;
+        the module also forgets its network.
         """
         with self._lock:
-            self._run("ZR", timeout=timeout)
+            if hard and self.control is not None:
+                pins.control_command(self.control, "reset hold", timeout)
+                self.channel.discard()  # the module is dead now: nothing more will come
+                pins.control_command(self.control, "reset release", timeout)
+                pins.wait_for_boot(self.channel.link, timeout)
+            else:
+                self._run("ZR", timeout=timeout)
             self._invalidate()
             self._ip = None
             self._lose_sockets()

@@ -1,4 +1,5 @@
-"""Fault injection on a running module: the text commands of ``eswifi emulate --control``.
+"""Fault injection and pins on a running module: the text commands of ``eswifi emulate
+--control``.
 
 One command per line; the answer is one line, ``ok …`` or ``error: …``::
 
@@ -7,6 +8,12 @@ One command per line; the answer is one line, ``ok …`` or ``error: …``::
     rssi <ssid> <dBm>        its signal now reads <dBm>
     station <mac> [<dBm>]    a client joins the module's soft AP
     fault …                  seeded faults: see :mod:`eswifi.emulator.fault_commands`
+    reset                    pulse RESET: the module reboots
+    reset hold               hold RESET low: the module is dead until released
+    reset release            release RESET: the module boots
+    wakeup high|low          drive WAKEUP (recorded only)
+    pins                     every pin's level: reset=1 wakeup=0 ready=1 power=running …
+    watch pins               (served by the CLI) then one line per edge: <pin> <level> <t>
     status                   what the module and its radio look like now
     help                     this list
 
@@ -20,11 +27,13 @@ import re
 
 from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.fault_commands import run_fault_command
+from eswifi.emulator.messages import PinChanged
 
 HELP = (
     "commands: vanish <ssid> | appear <ssid> | rssi <ssid> <dBm> | station <mac> [<dBm>]"
-    " | status | fault …"
+    " | status | fault … | reset [hold|release] | wakeup high|low | pins | watch pins"
 )
+_LEVELS = {"high": 1, "low": 0, "1": 1, "0": 0}
 _MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 
 
@@ -54,12 +63,42 @@ def run_control_command(engine: ModuleEngine, line: str, *, now: float) -> str:
             return f"ok {mac.upper()} joined"
         case "fault" | "faults":
             return run_fault_command(engine, rest.split(), now=now)
+        case "reset":
+            return _reset(engine, rest.lower(), now)
+        case "wakeup" if rest.lower() in _LEVELS:
+            level = _LEVELS[rest.lower()]
+            engine.set_wakeup(level, now=now)
+            return f"ok wakeup {level}"
+        case "wakeup":
+            return "error: usage: wakeup high|low"
+        case "pins" if not rest:
+            return "ok " + engine.pins.line()
         case "status":
             return "ok " + status(engine)
         case "help":
             return "ok " + HELP
         case _:
             return "error: " + HELP
+
+
+def _reset(engine: ModuleEngine, how: str, now: float) -> str:
+    match how:
+        case "":
+            engine.pulse_reset(now=now)
+            return "ok reset"
+        case "hold":
+            engine.hold_reset(now=now)
+            return "ok reset held"
+        case "release":
+            if not engine.release_reset(now=now):
+                return "error: reset is not held"
+            return "ok reset released"
+    return "error: usage: reset [hold|release]"
+
+
+def edge_line(engine: ModuleEngine, edge: PinChanged) -> str:
+    """The line ``watch pins`` sends for an edge: ``<pin> <level> <seconds since start>``."""
+    return f"{edge.pin} {edge.level} {edge.at - engine.started_at:.6f}"
 
 
 def status(engine: ModuleEngine) -> str:

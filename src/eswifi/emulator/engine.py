@@ -42,6 +42,7 @@ from dataclasses import replace
 from eswifi.emulator import messages as m
 from eswifi.emulator.faults import Faults
 from eswifi.emulator.outcomes import Done, Handler, Outcome, ReadPayload, Wait, error
+from eswifi.emulator.pins import Pin, Pins, Power
 from eswifi.emulator.profile import UART_C6, AcceptedPort, FirmwareProfile, LinkProfile
 from eswifi.emulator.radio import DEFAULT_RADIO, AccessPoint, LinkAction, Radio
 from eswifi.emulator.settings import SavedSettings, StoredSettings
@@ -67,14 +68,13 @@ from eswifi.emulator.state import (
     WifiRegisters,
     WifiState,
 )
+from eswifi.emulator.timing import FAST, Timing
 from eswifi.errors import LocalProtocolError
 from eswifi.wire import framing
 from eswifi.wire.commands import COMMANDS, MAX_ARGUMENT_TOKENS, CommandLine, split_command_line
 from eswifi.wire.framing import ErrorCode
 from eswifi.wire.reader import CommandReader, ControlByte, Line, LineTooLong, PayloadChunk
 
-RESET_DELAY = 0.5
-"""Seconds between ``ZR`` and the module talking again."""
 _ABANDON_STEPS = 100
 """Timeout steps after which an abandoned multi-step command is simply dropped."""
 
@@ -90,6 +90,7 @@ class ModuleEngine:
         handlers: command handlers by wire code (default: every built-in family).
         stored_settings: what ``Z1`` saved in an earlier run (``--state FILE``).
         started_at: the ``now`` the radio's scheduled events count from.
+        timing: how long the firmware's operations take (boot, ``ZR``, ``P5=0`` …).
         faults: the injected faults (default: none, seed 0).
     """
 
@@ -102,6 +103,7 @@ class ModuleEngine:
         handlers: Mapping[str, Handler] | None = None,
         stored_settings: StoredSettings | None = None,
         started_at: float = 0.0,
+        timing: Timing = FAST,
         faults: Faults | None = None,
     ) -> None:
         if handlers is None:
@@ -112,6 +114,8 @@ class ModuleEngine:
         self.radio = radio
         self.host_address = host_address
         self.now = started_at
+        self.started_at = started_at
+        self.timing = timing
         self.factory_settings = SavedSettings(
             wifi=WifiRegisters(country=profile.default_country),
             access_point=SoftApRegisters(),
@@ -122,7 +126,6 @@ class ModuleEngine:
         self._radio_events = deque(
             (started_at + e.at, e) for e in sorted(radio.events, key=lambda e: e.at)
         )
-        self._reset_at: float | None = None
         self.credentials = Credentials()
         """Certificates and keys uploaded with PG: module memory, kept across ZR."""
         self._handlers = dict(handlers)
@@ -130,6 +133,8 @@ class ModuleEngine:
         self._reader = CommandReader(ignored=ignored)
         self._effects: list[m.Effect] = []
         self._ids = itertools.count(1)
+        self.pins = Pins(self.emit, drives_ready=profile.link is LinkProfile.SPI)
+        """RESET, WAKEUP and DATA-READY (:mod:`eswifi.emulator.pins`)."""
         self.faults = faults if faults is not None else Faults()
         """Faults switched on for this module (:mod:`eswifi.emulator.faults`)."""
         self._hung_tail = b""
@@ -138,9 +143,11 @@ class ModuleEngine:
     # ------------------------------------------------------------------ public API
 
     def receive_host(self, data: bytes, *, now: float) -> None:
-        """Take bytes from the host link (dropped while the module resets)."""
+        """Take bytes from the host link (discarded and counted while held in reset or
+        booting)."""
         self.now = now
-        if self._reset_at is not None:
+        if not self.pins.running:
+            self.pins.discarded += len(data)
             return
         if self.hung:
             self._hung_input(data)
@@ -158,7 +165,7 @@ class ModuleEngine:
     def handle_timer(self, *, now: float) -> None:
         """Run whatever was due at or before ``now``."""
         self.now = now
-        if _due(self._reset_at, now):
+        if _due(self.pins.boot_at, now):
             self._reboot()
         while self._radio_events and self._radio_events[0][0] <= now:
             _, event = self._radio_events.popleft()
@@ -238,7 +245,8 @@ class ModuleEngine:
             self.schedule_reset()
 
     def host_attached(self, *, now: float) -> None:
-        """A host (re)attached to the link; greet on SPI.
+        """A host (re)attached to the link; greet on SPI (once booted: a module held in
+        reset or booting greets when it boots).
 
         Nothing of the previous host carries over: its unread bytes and half-typed line are
         dropped, and a command it left half-done (a payload being read, a reply being
@@ -247,8 +255,43 @@ class ModuleEngine:
         self.now = now
         self._reader.reset()
         self._abandon_command()
-        if self.profile.link is LinkProfile.SPI and not self.hung:
+        if self.profile.link is LinkProfile.SPI and self.pins.running and not self.hung:
             self._effects.append(m.HostWrite(data=framing.SPI_GREETING))
+
+    # ------------------------------------------------------------------ pins
+
+    def hold_reset(self, *, now: float) -> bool:
+        """RESET low: the module dies at once (False: it already was held).
+
+        Its sockets close (peers see the close), it leaves the network, the command in
+        progress is abandoned and host bytes are discarded until it has booted again.
+        """
+        self.now = now
+        if not self.pins.hold(now):
+            return False
+        self.leave_network()
+        self._restart()
+        self.wifi = WifiState()  # dead: not associated, whatever the saved settings say
+        return True
+
+    def release_reset(self, *, now: float) -> bool:
+        """RESET high: boot after the profile's boot time (False: it was not held)."""
+        self.now = now
+        if self.pins.power is not Power.HELD:
+            return False
+        self.pins.boot(now, self.timing.boot_ms / 1000)
+        self.handle_timer(now=now)
+        return True
+
+    def pulse_reset(self, *, now: float) -> None:
+        """RESET low then high: the module reboots from its saved settings."""
+        self.hold_reset(now=now)
+        self.release_reset(now=now)
+
+    def set_wakeup(self, level: int, *, now: float) -> bool:
+        """Drive WAKEUP (recorded only: no low-power state to wake from). False: no edge."""
+        self.now = now
+        return self.pins.set(Pin.WAKEUP, 1 if level else 0, now)
 
     def drain_effects(self) -> list[m.Effect]:
         """Return and forget everything the engine asked for, in order."""
@@ -259,7 +302,7 @@ class ModuleEngine:
         """When :meth:`handle_timer` must next be called (None: no timer needed)."""
         radio = self._radio_events[0][0] if self._radio_events else None
         wait = self._wait.deadline if self._wait is not None else None
-        deadlines = (self._payload_deadline, wait, self._reset_at, radio)
+        deadlines = (self._payload_deadline, wait, self.pins.boot_at, radio)
         return min((d for d in deadlines if d is not None), default=None)
 
     @property
@@ -419,18 +462,25 @@ class ModuleEngine:
         self.emit(m.SaveSettings(snapshot=stored.to_dict()))
 
     def schedule_reset(self) -> None:
-        """Reboot after :data:`RESET_DELAY`: sockets close now, the greeting comes later."""
+        """``ZR``: reboot after the profile's reset time; sockets close now, the boot
+        output comes later (host bytes meanwhile are discarded)."""
         self.leave_network()
-        self._reset_at = self.now + RESET_DELAY
+        self.pins.boot(self.now, self.timing.reset_ms / 1000)
 
     def _reboot(self) -> None:
-        self._reset_at = None
+        """Boot done: fresh volatile state, then the boot output (spec §1.6, §1.7)."""
+        self.pins.booted()
+        self._restart()
+        link = self.profile.link
+        self._write(framing.SPI_GREETING if link is LinkProfile.SPI else framing.PROMPT)
+        self.pins.set_ready(True, self.now)
+
+    def _restart(self) -> None:
+        """Power-up state; tell the link if its rate changes back."""
         line_baud = self.uart.line_baud
         self._power_on()
         if self.uart.line_baud != line_baud:
             self._effects.append(m.LinkRateChanged(baud=self.uart.line_baud))
-        link = self.profile.link
-        self._write(framing.SPI_GREETING if link is LinkProfile.SPI else framing.PROMPT)
 
     def _power_on(self) -> None:
         """Volatile state as after power-up; settings from the selected space."""
@@ -473,13 +523,15 @@ class ModuleEngine:
                 self._settle(outcome)
 
     def _announce_link(self, message: bytes) -> None:
-        self.announce(message + (b"\r\nOK" if self.profile.link_events_end_with_ok else b""))
+        pushed = self.profile.link is LinkProfile.UART
+        with_ok = pushed and self.profile.link_events_end_with_ok
+        self.announce(message + (b"\r\nOK" if with_ok else b""))
 
     # ------------------------------------------------------------------ command loop
 
     def _run(self) -> None:
         while True:
-            if self._reset_at is not None:
+            if not self.pins.running:
                 self._reader.reset()  # the module reboots: what the host pipelined is lost
                 return
             if self._payload is not None:
@@ -493,9 +545,10 @@ class ModuleEngine:
             if self._command is not None:
                 return
             item = self._reader.next_item()
+            if item is None:
+                return
+            self.pins.set_ready(False, self.now)
             match item:
-                case None:
-                    return
                 case Line(data=b""):
                     self._write(framing.PROMPT)
                 case Line(data=data):
@@ -506,6 +559,8 @@ class ModuleEngine:
                     self._write(b"[%02X]" % byte)
                 case PayloadChunk():  # pragma: no cover - the reader yields these only in payloads
                     raise LocalProtocolError("payload outside a command")
+            if self._command is None:
+                self.pins.set_ready(self.pins.running, self.now)
 
     def _execute(self, data: bytes) -> None:
         command = split_command_line(data, fold_case=self.profile.fold_command_case)
@@ -530,6 +585,7 @@ class ModuleEngine:
                 else:
                     self._wait = outcome
             case ReadPayload():
+                self.pins.set_ready(True, self.now)
                 self._payload = outcome
                 self._payload_data.clear()
                 self._reader.expect_payload(outcome.length)
@@ -543,6 +599,7 @@ class ModuleEngine:
         payload, self._payload = self._payload, None
         assert payload is not None
         self._payload_deadline = None
+        self.pins.set_ready(False, self.now)
         if not complete:
             self._reader.abandon_payload()
         data = bytes(self._payload_data)
@@ -571,6 +628,7 @@ class ModuleEngine:
         pending, self._pending_async = self._pending_async, []
         for message in pending:
             self._write(framing.uart_async(message))
+        self.pins.set_ready(self.pins.running, self.now)
 
     def _finish(self, done: Done) -> None:
         command, self._command = self._command, None
@@ -587,6 +645,7 @@ class ModuleEngine:
         pending, self._pending_async = self._pending_async, []
         for message in pending:
             self._write(framing.uart_async(message))
+        self.pins.set_ready(self.pins.running, self.now)
 
     def _error_reply(self, done: Done, code: str) -> bytes:
         spec = COMMANDS.get(code)
@@ -678,7 +737,8 @@ class ModuleEngine:
             if server.mode is ServerMode.MULTI
             else self.profile.single_accept_port
         )
-        if server.mode is ServerMode.MULTI:
+        if server.mode is ServerMode.MULTI or server.accept_loop:
+            # Accept loops keep the served client's port in the P4 field (shown by P?).
             slot.registers = replace(slot.registers, remote_port=event.peer_port)
         port = event.peer_port if rule is AcceptedPort.PEER else server.port
         self.announce(f"[TCP SVR] Accepted {event.peer_host}:{port}".encode(), tcp_server=True)

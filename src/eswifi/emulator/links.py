@@ -6,11 +6,24 @@ means that host detached. Three links exist:
 
 * :class:`TcpConsoleLink` - a TCP server, one host at a time (pyserial ``socket://``);
   a second host is told the console is busy and is closed;
-* :class:`PtyLink` - a pseudo-terminal in raw mode (``/dev/pts/N``); it stays attached
-  while hosts open and close the device;
+* :class:`PtyLink` - a pseudo-terminal in raw mode (``/dev/pts/N``); a host attaches when
+  it opens the device and detaches when it closes it;
 * :class:`StdioLink` - the process's stdin/stdout; end of input detaches for good.
 
-The pty and stdio links are their own (only) session.
+Attaching and the boot output. A host that has just attached is still opening the port:
+pyserial's ``open()`` ends by flushing its input (``tcflush`` on a serial device, a
+drain of the socket on ``socket://``), which would throw away a greeting written at the
+moment of the attach. So each new session holds its output until the host is ready for it:
+
+* on the TCP console, until the host sends its first byte or :data:`ATTACH_SETTLE` passed
+  since the connection was accepted (pyserial drains the socket right after connecting);
+* on the pty, until the host flushes its input, sends its first byte, or
+  :data:`ATTACH_SETTLE` passed since it opened the device. The pty runs in packet mode, so
+  the emulator sees the host's input flushes; a flush before the host's first byte, once the
+  output was released, starts a new session (the module presents its greeting again,
+  since the flush discarded it).
+
+The stdio link is its own (only) session and holds nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +44,12 @@ BUSY_MESSAGE = b"eswifi: console busy, another host is attached\r\n"
 """What a second console host reads before it is disconnected."""
 _WRITE_CHUNK = getattr(select, "PIPE_BUF", 512)
 """A write of at most this many bytes to a ready pipe never blocks."""
+ATTACH_SETTLE = 0.25
+"""Seconds a new host's output is held unless the host shows sooner that it is ready."""
+ATTACH_POLL = 0.01
+"""Seconds between two looks at a pty nobody has open (has a host opened it?)."""
+_FLUSHREAD = 1
+"""``TIOCPKT_FLUSHREAD``: the status bit of a packet-mode pty whose host flushed its input."""
 
 
 class HostSession(Protocol):
@@ -82,6 +101,8 @@ class _ConsoleHost:
         self._writer = writer
         self._console = console
         self._closed = False
+        self._ready = asyncio.Event()
+        self._settle = asyncio.get_running_loop().call_later(ATTACH_SETTLE, self._ready.set)
 
     async def read(self) -> bytes:
         if self._closed:
@@ -90,11 +111,13 @@ class _ConsoleHost:
             data = await self._reader.read(READ_SIZE)
         except ConnectionError:
             data = b""
+        self._ready.set()
         if not data:
             await self.aclose()
         return data
 
     async def write(self, data: bytes) -> None:
+        await self._ready.wait()
         if self._closed or self._writer.is_closing():
             return
         self._writer.write(data)
@@ -105,6 +128,8 @@ class _ConsoleHost:
         if self._closed:
             return
         self._closed = True
+        self._settle.cancel()
+        self._ready.set()
         self._console._release(self)
         self._writer.close()
         with contextlib.suppress(ConnectionError):
@@ -286,38 +311,108 @@ def _set_once(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-class PtyLink(_FdLink):
+class _PtyHost(_FdLink):
+    """A host that has the pty open. The master is in packet mode: each read is one packet,
+    a status byte (0: data follows) and the data."""
+
+    def __init__(self, master: int) -> None:
+        super().__init__(master, master)
+        self._handed_out = True
+        self._released = asyncio.Event()
+        self._settle = self._loop.call_later(ATTACH_SETTLE, self._released.set)
+        self._heard = False
+        self.flushed_before_speaking = False
+        """The session ended because the host flushed its input before its first byte."""
+
+    async def read(self) -> bytes:
+        while True:
+            packet = await super().read()
+            if not packet:
+                break
+            status, data = packet[0], packet[1:]
+            if status == 0:
+                if data:
+                    self._heard = True
+                    self._released.set()
+                    return data
+            elif status & _FLUSHREAD and not self._heard:
+                if not self._released.is_set():
+                    self._released.set()  # the host's open is over: the greeting is safe
+                else:
+                    self.flushed_before_speaking = True  # it threw away what we wrote
+                    break
+        self.end()
+        return b""
+
+    async def write(self, data: bytes) -> None:
+        await self._released.wait()
+        await super().write(data)
+
+    def end(self) -> None:
+        """Stop this session (the pty itself stays open)."""
+        self._settle.cancel()
+        self._released.set()
+        self._stop_waits()
+
+    async def aclose(self) -> None:
+        self.end()
+
+
+class PtyLink:
     """A pseudo-terminal: hosts open :attr:`name` (e.g. ``/dev/pts/5``) as a serial port.
 
-    The emulator keeps the slave side open so hosts can close and reopen the device
-    without the link going away; the slave is in raw mode before its path is known.
+    The slave side is put in raw mode before its path is known, then closed: a host
+    attaches when it opens the device (the master stops reporting a hang-up) and detaches
+    when it closes it. Hosts may open and close the device any number of times.
     """
 
     def __init__(self) -> None:
+        import fcntl
+        import struct
+        import termios
         import tty
 
         master, slave = os.openpty()
         try:
             tty.setraw(slave)
-            os.set_blocking(master, False)
             self._name = os.ttyname(slave)
-            super().__init__(master, master)
+            fcntl.ioctl(master, termios.TIOCPKT, struct.pack("i", 1))
+            os.set_blocking(master, False)
         except BaseException:
             os.close(master)
-            os.close(slave)
             raise
-        self._slave = slave
+        finally:
+            os.close(slave)
+        self._master = master
+        self._poll = select.poll()
+        self._poll.register(master, select.POLLIN)
+        self._session: _PtyHost | None = None
+        self._closed = False
 
     @property
     def name(self) -> str:
         return self._name
 
+    async def attach(self) -> HostSession | None:
+        previous = self._session
+        restart = previous is not None and previous.flushed_before_speaking
+        while not self._closed:
+            if restart or not self._hung_up():
+                self._session = _PtyHost(self._master)
+                return self._session
+            await asyncio.sleep(ATTACH_POLL)
+        return None
+
+    def _hung_up(self) -> bool:
+        return any(events & select.POLLHUP for _, events in self._poll.poll(0))
+
     async def aclose(self) -> None:
         if self._closed:
             return
-        self._stop_waits()
-        os.close(self._read_fd)
-        os.close(self._slave)
+        self._closed = True
+        if self._session is not None:
+            self._session.end()
+        os.close(self._master)
 
 
 class StdioLink(_FdLink):

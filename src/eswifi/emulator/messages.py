@@ -195,6 +195,17 @@ class SaveSettings(Effect):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PinChanged(Effect):
+    """A pin changed level (an edge): ``reset``/``wakeup`` driven by the host, ``ready``
+    (CMD/DATA-READY) driven by the module. Reported, never carried out."""
+
+    pin: str
+    level: int
+    at: float
+    """The engine's ``now`` when the edge happened."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LinkRateChanged(Effect):
     """The module's UART now runs at ``baud`` bits per second (``U2=<baud>`` then ``U0``).
 

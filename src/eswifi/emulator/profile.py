@@ -1,8 +1,9 @@
 """Firmware profiles: frozen descriptions of how one firmware build behaves.
 
 Where real firmware versions differ (I? string, MT default, the port printed in
-``Accepted``, the link build, the scan protocol, country codes …), the difference is a
-field here, never an ``if`` in a command handler.
+``Accepted``, the link build, country codes …), the difference is a field here, never an
+``if`` in a command handler. What depends on the link rather than the version (the
+``F0=2`` protocol, which needs the SPI build's ``MR``) follows ``link``.
 """
 
 from __future__ import annotations
@@ -56,15 +57,13 @@ class FirmwareProfile:
     """Asynchronous messages kept for MR on the SPI build; the oldest is dropped beyond it."""
     udp_source_port_quirk: bool = True
     """A UDP client (P6=1) sends from the P4 port instead of P2 (spec §5 row 5)."""
-    async_scan: bool = False
-    """``F0=2`` returns one access point per reply and the next ones on ``MR`` (spec §2.8);
-    otherwise ``F0=2`` prints the whole list, each entry in ``[SOMA]…[EOMA]``, in one reply."""
     country_codes: tuple[str, ...] = ()
     """Country codes ``CN`` accepts; empty: any two letters (C3.5.2.5 takes CA/FR/US/JP)."""
     default_country: str = "US"
     """Country code at factory defaults."""
     link_events_end_with_ok: bool = False
-    """``[INFO   ] Link Down``/``Link Up`` are followed by ``OK`` before the prompt (C6)."""
+    """``[INFO   ] Link Down``/``Link Up`` pushed on the UART link are followed by ``OK``
+    before the prompt (C6); in an MR reply (SPI link) they never are."""
     dns_error_code: int = -6
     """The number after ``[DNS  LU] Host not found <name>:`` (lwIP 2.0 ``ERR_VAL``)."""
 
@@ -100,7 +99,6 @@ SPI_C3525 = FirmwareProfile(
     info="ISM43362-M3G-L44-SPI,C3.5.2.5.STM,v3.5.2,v1.4.0.rc1,v8.2.1,120000000,Inventek eS-WiFi",
     link=LinkProfile.SPI,
     backlog_range=(1, 6),
-    async_scan=True,
     country_codes=("CA", "FR", "US", "JP"),
 )
 

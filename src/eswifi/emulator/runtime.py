@@ -142,6 +142,7 @@ class ModuleRuntime:
         self._output_wake = asyncio.Event()
         self._output_idle = asyncio.Event()
         self._output_idle.set()
+        self._pin_watchers: list[Callable[[m.PinChanged], None]] = []
         self.dropped_output = 0
         self.dropped_datagrams = 0
         """Datagrams dropped because :data:`DATAGRAM_BACKLOG` were already waiting."""
@@ -156,6 +157,11 @@ class ModuleRuntime:
         """Run ``action(now)`` on the engine task between two inputs, then carry out the
         effects it caused (control channels change the radio this way)."""
         self._post(_Call(action))
+
+    def watch_pins(self, watcher: Callable[[m.PinChanged], None]) -> Callable[[], None]:
+        """Call ``watcher`` with every pin edge from now on; returns how to stop."""
+        self._pin_watchers.append(watcher)
+        return lambda: self._pin_watchers.remove(watcher) if watcher in self._pin_watchers else None
 
     @property
     def host_reading_paused(self) -> bool:
@@ -262,6 +268,9 @@ class ModuleRuntime:
             elif isinstance(effect, m.SaveSettings):
                 if self._save_settings is not None:
                     self._save_settings(effect.snapshot)
+            elif isinstance(effect, m.PinChanged):
+                for watcher in list(self._pin_watchers):
+                    watcher(effect)
             elif isinstance(effect, m.LinkRateChanged):
                 pass  # the link is not paced: bytes go as fast as the host takes them
             else:

@@ -11,6 +11,7 @@ from eswifi.emulator.backends.fake import FakeNetwork
 from eswifi.emulator.control import run_control_command
 from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.fault_commands import FaultControls
+from eswifi.emulator.pins import Pin
 
 
 class ManualClock:
@@ -45,6 +46,8 @@ class EmulatorHarness(FaultControls):
         self._output = bytearray()
         self.saved_settings: object = None
         """The last snapshot the engine asked to persist (``SaveSettings``), if any."""
+        self.edges: list[m.PinChanged] = []
+        """Every pin edge so far, oldest first (see :meth:`take_edges`)."""
         self.line_rates: list[int] = []
         """Every rate the module switched its UART to (``LinkRateChanged``), in order."""
 
@@ -69,6 +72,32 @@ class EmulatorHarness(FaultControls):
         answer = run_control_command(self.engine, line, now=self.now)
         self.pump()
         return answer
+
+    def reset(self) -> bytes:
+        """Pulse RESET; return what the module wrote (its boot output, once booted)."""
+        self.engine.pulse_reset(now=self.now)
+        return self.output()
+
+    def hold_reset(self) -> bytes:
+        """Hold RESET low: the module is dead until :meth:`release_reset`."""
+        self.engine.hold_reset(now=self.now)
+        return self.output()
+
+    def release_reset(self) -> bytes:
+        """Release RESET; the module boots after its boot time (move the clock)."""
+        self.engine.release_reset(now=self.now)
+        return self.output()
+
+    @property
+    def ready(self) -> int:
+        """The DATA-READY level (SPI builds; 0 on the UART build)."""
+        return self.engine.pins.level(Pin.READY)
+
+    def take_edges(self) -> list[tuple[str, int, float]]:
+        """Return and forget the pin edges so far, as ``(pin, level, time)``."""
+        edges = [(e.pin, e.level, e.at) for e in self.edges]
+        self.edges.clear()
+        return edges
 
     def output(self) -> bytes:
         """Pump, then return and forget the host bytes written so far."""
@@ -117,6 +146,8 @@ class EmulatorHarness(FaultControls):
                     self._output += effect.data
                 elif isinstance(effect, m.SaveSettings):
                     self.saved_settings = effect.snapshot
+                elif isinstance(effect, m.PinChanged):
+                    self.edges.append(effect)
                 elif isinstance(effect, m.LinkRateChanged):
                     self.line_rates.append(effect.baud)
                 else:

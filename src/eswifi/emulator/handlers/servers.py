@@ -166,6 +166,9 @@ def accept_loop(module: ModuleEngine, command: CommandLine) -> Outcome:
         if server is None:
             return start_tcp_server(module, ServerMode.SINGLE, loop=True)
         server.accept_loop = True
+        conn = module.slot.connection
+        if conn is not None and conn.kind is ConnectionKind.ACCEPTED:
+            set_registers(module, remote_port=conn.peer_port)  # the loop serves it now
         return Done(text=b"\r\n[TCP TSK] Setup\r\n" + WAITING)
     if server is None:
         return error()

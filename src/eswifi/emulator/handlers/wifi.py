@@ -8,6 +8,7 @@ from collections import deque
 from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.handlers import args, setters
 from eswifi.emulator.outcomes import OK, Done, Outcome, Wait, after, error, value
+from eswifi.emulator.profile import LinkProfile
 from eswifi.emulator.radio import AccessPoint
 from eswifi.wire.commands import CommandLine
 from eswifi.wire.framing import EOMA, OK_TERMINATOR, SOMA, ErrorCode
@@ -176,7 +177,8 @@ def scan(module: ModuleEngine, command: CommandLine) -> Outcome:
         lines = _scan_results(module)
         if not asynchronous:
             return Done(text=b"".join(b"\r\n" + line for line in lines))
-        if not module.profile.async_scan:
+        if module.profile.link is not LinkProfile.SPI:
+            # Only SPI builds have MR to fetch entries with: the UART build prints them all.
             return Done(text=b"".join(b"\r\n" + SOMA + line + EOMA for line in lines))
         if not lines:
             return OK
@@ -187,8 +189,9 @@ def scan(module: ModuleEngine, command: CommandLine) -> Outcome:
 
 
 def async_scan_entry(line: bytes) -> Done:
-    """One access point of an ``F0=2`` scan: its own reply, without OK or prompt."""
-    return Done(text=b"\r\n" + SOMA + line + EOMA + b"\r\n", raw=True)
+    """One access point of an ``F0=2`` scan on the SPI build: a data phase of its own,
+    ending in CR alone, without OK or prompt (the host sends MR for the next one)."""
+    return Done(text=b"\r\n" + SOMA + line + EOMA + b"\r", raw=True)
 
 
 def next_async_scan_entry(module: ModuleEngine) -> Done | None:
