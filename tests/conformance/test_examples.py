@@ -21,7 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import serial
 
+from eswifi.client import Module
 from eswifi.testing import EmulatorProcess
 
 from .conftest import start_emulator
@@ -335,3 +337,30 @@ def test_a_crashed_script_does_not_break_the_next_run(emulator: EmulatorProcess)
     assert program.line().endswith("GET /again")
     status, err = program.finish()
     assert status == 0, err
+
+
+@pytest.mark.pty
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("control", [False, True], ids=["resync", "reset-pin"])
+def test_a_module_left_halfway_through_a_payload_serves_the_next_program(control: bool) -> None:
+    """A program died after ``S3=100`` and 4 of its 100 bytes: the module waits for the
+    rest. The next ``Module.open`` resynchronises the link, or pulses the RESET pin when it
+    has the emulator's control channel, and the module works again."""
+    with EmulatorProcess("--pty", control=control) as emulator:
+        with serial.serial_for_url(emulator.url, timeout=TIMEOUT) as port:
+            port.write(b"C1=eswifi-lab\rC2=eswifi-pass\rC3=3\rC0\rP6=0\rS3=100\rhalf")
+            seen = b""
+            while seen.count(b"OK\r\n> ") < 5:
+                chunk = port.read(1)
+                assert chunk, f"no replies: {seen!r}"
+                seen += chunk + port.read(port.in_waiting)
+        with Module.open(emulator.url, timeout=3, control=emulator.control_address) as module:
+            assert module.join("eswifi-lab", "eswifi-pass") == "127.0.0.1"
+            with socket.create_server(("127.0.0.1", 0)) as peer, module.socket() as sock:
+                sock.settimeout(TIMEOUT)
+                sock.connect(peer.getsockname())
+                sock.sendall(b"back")
+                conn, _ = peer.accept()
+                with conn:
+                    conn.settimeout(TIMEOUT)
+                    assert conn.recv(4) == b"back"

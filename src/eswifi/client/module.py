@@ -31,10 +31,11 @@ from typing import Literal, Self
 from eswifi.client import pins
 from eswifi.client.diagnose import RecordingLink, first_reply_failure
 from eswifi.client.link import CommandChannel, Link, SerialLink, Trace
-from eswifi.client.socket import EsWifiSocket
+from eswifi.client.socket import MAX_PAYLOAD, EsWifiSocket
 from eswifi.errors import (
     CommandError,
     LinkError,
+    LinkTimeout,
     NameResolutionError,
     RemoteProtocolError,
     SocketError,
@@ -197,13 +198,18 @@ class Module:
         return module
 
     def _attach(self, url: str) -> None:
-        """Drop stale input and ask ``CS``, keeping what arrives first to explain a failure."""
+        """Drop stale input and ask ``CS``, keeping what arrives first to explain a failure;
+        a module that does not answer is brought back to a reply boundary once."""
         recorder = RecordingLink(self.channel.link)
         self.channel.link = recorder
         try:
             recorder.discard_input()
             self.channel.protocol.reset()
-            self._run("CS")
+            try:
+                self._run("CS")
+            except LinkTimeout:
+                self._unstick()
+                self._run("CS")
         except (LinkError, RemoteProtocolError) as exc:
             better = first_reply_failure(url, recorder.seen, exc)
             if better is None:
@@ -211,6 +217,21 @@ class Module:
             raise better from exc
         finally:
             self.channel.link = recorder.link
+
+    def _unstick(self) -> None:
+        """Bring back a module that did not answer, e.g. one an earlier program left
+        halfway through an ``S3`` payload: pulse its RESET pin when there is a control
+        channel; else (UART) complete any payload with CRs, each extra CR being an empty
+        command that only prints a prompt, and resynchronise the link."""
+        if self.control is not None:
+            self.reset(hard=True, timeout=self.channel.timeout)
+            return
+        if not self.channel.spi:
+            filler = b"\r" * MAX_PAYLOAD
+            if self.channel.trace is not None:
+                self.channel.trace("tx", filler)
+            self.channel.link.write(filler)
+        self.channel.resync()
 
     # ------------------------------------------------------------------ lifecycle
 
