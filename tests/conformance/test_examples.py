@@ -88,12 +88,19 @@ class Program:
         return line.decode()
 
     def finish(self) -> tuple[int, str]:
+        """Wait for the program to end; returns its exit status and stderr."""
         try:
-            _, err = self.process.communicate(timeout=TIMEOUT)
+            out, err = self.process.communicate(timeout=TIMEOUT)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            _, err = self.process.communicate(timeout=TIMEOUT)
+            out, err = self.process.communicate(timeout=TIMEOUT)
+        self._pending += out or b""
         return self.process.returncode, err.decode()
+
+    def rest(self) -> str:
+        """What the program printed that :meth:`line` has not returned (after finish)."""
+        text, self._pending = self._pending.decode(), b""
+        return text
 
 
 def python_block(path: Path, after: str) -> str:
@@ -228,7 +235,7 @@ def test_http_example_serves_pages_twice(emulator: EmulatorProcess) -> None:
             assert "Hello from the eS-WiFi module" in page
             assert f"<code>/{path}</code>" in page
             assert f"this is request {number}" in page
-            assert program.line().endswith(f"GET /{path}")
+            assert program.line().endswith(f"GET /{path} 200")
         status, err = program.finish()
         assert status == 0, err
 
@@ -334,7 +341,7 @@ def test_a_crashed_script_does_not_break_the_next_run(emulator: EmulatorProcess)
     assert program.line() == f"serving http://127.0.0.1:{port}/"
     status, page = fetch(f"http://127.0.0.1:{port}/again")
     assert status == 200 and "<code>/again</code>" in page
-    assert program.line().endswith("GET /again")
+    assert program.line().endswith("GET /again 200")
     status, err = program.finish()
     assert status == 0, err
 
