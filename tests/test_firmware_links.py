@@ -64,16 +64,58 @@ def version(reply: bytes) -> str:
 # ----------------------------------------------------------------------------- every command
 
 
+FORMS = [
+    b"P2=8080\rP5=1\r",
+    b"P2=8080\rP5=11\rP5=10\r",
+    b"P2=8080\rP5=1\rP7=1\rP7=2\rP7=3\rP7=0\r",
+    b"P3=127.0.0.1\rP4=9\rP6=1\r",
+    b"P1=1\rP3=127.0.0.1\rP4=9\rP6=1\rS3=5\rhello",
+    b"S3=5\rhello",
+    b"R0\r",
+    b"R4\r",
+    b"D0=nowhere.lab\r",
+    b"T1=127.0.0.1\rT2=2\rT0\r",
+    b"A0\r",
+    b"AD\rAE\r",
+    b"F0\r",
+    b"U2=9600\rU0\r",
+    b"MT=0\rP1=9\r",
+    b"$$$\rZR\r",
+    b"ZR\r",
+]
+"""Argument forms drivers send, each line answered before the next is sent."""
+
+
 @pytest.mark.parametrize(("name", "link"), COMBINATIONS, ids=IDS)
 def test_every_command_ends_with_the_prompt(name: str, link: LinkProfile) -> None:
-    for code in COMMANDS:
+    bare = [code.encode() + b"\r" for code in COMMANDS]
+    for script in bare + FORMS:
         for joined in (False, True):
             module = module_for(name, link)
             if joined:
                 assert answer(module, JOIN, link).endswith(OK_TERMINATOR)
-            # ZR's own "\r\nReset" has no prompt: the boot prompt after the reboot ends it.
-            answer(module, code.encode() + b"\r", link)
-            assert answer(module, b"I?\r", link).endswith(OK_TERMINATOR), code
+            for line in commands_of(script):
+                # ZR's "\r\nReset" has no prompt: the boot prompt after the reboot ends it.
+                answer(module, line, link)
+            # A reset announced with OK (human mode) boots meanwhile; late output ends too.
+            late = unpadded(module.advance(2.0), link)
+            assert not late or late.endswith(PROMPT), (script, late)
+            assert answer(module, b"I?\r", link).endswith(OK_TERMINATOR), script
+
+
+def commands_of(script: bytes) -> list[bytes]:
+    """Split a script into command lines, keeping an S3 payload with its line."""
+    lines = []
+    rest = script
+    while rest:
+        line, _, rest = rest.partition(b"\r")
+        if line.startswith(b"S3="):
+            count = int(line[3:])
+            line, rest = line + b"\r" + rest[:count], rest[count:]
+            lines.append(line)
+        else:
+            lines.append(line + b"\r")
+    return lines
 
 
 # ----------------------------------------------------------------------------- scans
@@ -194,16 +236,32 @@ def test_async_messages_by_link(name: str, link: LinkProfile) -> None:
     assert answer(module, b"P5=11\r", link).endswith(OK_TERMINATOR)
     module.network.connect("127.0.0.1", 8080, source=("10.0.0.9", 40009))
     pushed = module.output()
+    for line in (b"P0=1\r", b"P1=1\r", b"P2=9000\r"):
+        answer(module, line, link)
+    assert answer(module, b"P5=1\r", link).endswith(OK_TERMINATOR)
+    module.network.udp_peer("10.0.0.8", 5353).sendto(b"hi", "127.0.0.1", 9000)
+    pushed += module.output()
     module.engine.set_ap_present("eswifi-lab", False, now=module.now)
     pushed += module.output()
     module.engine.set_ap_present("eswifi-lab", True, now=module.now)
     pushed += module.output()
     assert async_messages(module, link, pushed) == [
         b"[TCP SVR] Accepted 10.0.0.9:40009",
+        b"[UDP SVR] Accepted 10.0.0.8:5353",
         b"[INFO   ] Link Down",
         b"[INFO   ] Link Up",
     ]
     assert answer(module, b"CS\r", link) == b"\r\n1" + OK_TERMINATOR
+
+
+@pytest.mark.parametrize(("name", "link"), COMBINATIONS, ids=IDS)
+def test_soft_ap_messages_by_link(name: str, link: LinkProfile) -> None:
+    module = module_for(name, link)
+    assert answer(module, b"AD\r", link).endswith(OK_TERMINATOR)
+    assert module.engine.station_join("AC:72:89:55:CE:36", now=module.now)
+    messages = async_messages(module, link, module.output())
+    assert len(messages) == 1
+    assert messages[0].startswith(b"[AP DHCP] Assigned AC:72:89:55:CE:36 has ")
 
 
 @pytest.mark.parametrize("name", sorted(PROFILES))
