@@ -96,7 +96,8 @@ class _Call:
 _Input = _HostAttached | _HostDetached | _HostData | _Tick | _Call | m.NetEvent
 
 SaveSettings = Callable[[Mapping[str, Any] | None], None]
-"""Persists the module's saved settings (``Z1``/``Z2``/``Z3``)."""
+"""Persists the module's saved settings (``Z1``/``Z2``/``Z3``); raises OSError when it
+cannot, and the command that saved answers ERROR."""
 
 
 class ModuleRuntime:
@@ -296,8 +297,7 @@ class ModuleRuntime:
             if isinstance(effect, m.HostWrite):
                 self._send_to_host(effect.data)
             elif isinstance(effect, m.SaveSettings):
-                if self._save_settings is not None:
-                    self._save_settings(effect.snapshot)
+                self._post(self._save(effect))
             elif isinstance(effect, m.PinChanged):
                 for watcher in list(self._pin_watchers):
                     watcher(effect)
@@ -314,6 +314,14 @@ class ModuleRuntime:
         assert network is not None
         for effect in effects:
             network.execute(effect)
+
+    def _save(self, effect: m.SaveSettings) -> m.NetEvent:
+        if self._save_settings is not None:
+            try:
+                self._save_settings(effect.snapshot)
+            except OSError as exc:  # e.g. the state file's folder was removed
+                return m.SettingsNotSaved(request=effect.request, reason=str(exc))
+        return m.SettingsSaved(request=effect.request)
 
     def _after_input(self) -> None:
         """Arm the engine's timer and pause or resume reading the host."""
