@@ -11,14 +11,14 @@ import argparse
 from collections.abc import Callable, Sequence
 
 from eswifi import __version__
-from eswifi.cli import demo, emulate, send, soak, term
+from eswifi.cli import bench, demo, emulate, send, soak, term
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 SUBCOMMANDS: tuple[Register, ...] = (
     emulate.register,
     demo.register,
-    demo.register_bench,
+    bench.register,
     term.register,
     send.register,
     soak.register,
