@@ -16,6 +16,7 @@ import ipaddress
 import signal
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -92,6 +93,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _emulate(args: argparse.Namespace) -> int:
+    # Signal handlers first: a script may signal as soon as it has read the link line.
+    stopping = asyncio.Event()
+    on_stop: list[Callable[[], None]] = [stopping.set]
+
+    def stop() -> None:
+        for action in on_stop:
+            action()
+
+    with _stop_on_signals(stop):
+        return await _serve(args, stopping, on_stop)
+
+
+async def _serve(
+    args: argparse.Namespace, stopping: asyncio.Event, on_stop: list[Callable[[], None]]
+) -> int:
     try:
         engine, state = radio.build_engine(
             args, link=LinkProfile(args.link), host_address=args.host_address, now=time.monotonic()
@@ -120,6 +136,7 @@ async def _emulate(args: argparse.Namespace) -> int:
                 print(f"link: {link.name}", flush=True)
             save = state.save if state is not None else None
             runtime = ModuleRuntime(engine, link, trace=trace, save_settings=save)
+            on_stop.append(runtime.stop_input)  # at once: a writing host must not delay it
             async with contextlib.AsyncExitStack() as services:
                 if control is not None:
                     try:
@@ -132,7 +149,7 @@ async def _emulate(args: argparse.Namespace) -> int:
                     host, port = server.sockets[0].getsockname()[:2]
                     if not args.stdio:
                         print(f"control: {host}:{port}", flush=True)
-                await _run_until_signal(runtime)
+                await _run_until(runtime, stopping)
     finally:
         await link.aclose()
     return 0
@@ -156,26 +173,33 @@ async def _open_link(args: argparse.Namespace) -> HostLink:
     return await TcpConsoleLink.open(host, port)
 
 
-async def _run_until_signal(runtime: ModuleRuntime) -> None:
-    loop = asyncio.get_running_loop()
+async def _run_until(runtime: ModuleRuntime, stopping: asyncio.Event) -> None:
+    """Run the module until it ends by itself (stdin closed) or ``stopping`` is set."""
     runner = asyncio.create_task(runtime.run())
-    stopping = False
+    stopper = asyncio.create_task(stopping.wait())
+    try:
+        await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        if not runner.done():
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+    if not runner.cancelled():
+        runner.result()  # an error of the runtime
 
-    def stop() -> None:
-        nonlocal stopping
-        stopping = True
-        runner.cancel()
 
+@contextlib.contextmanager
+def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """SIGINT and SIGTERM call ``stop`` (where the loop can handle signals)."""
+    loop = asyncio.get_running_loop()
     installed = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # no loop signal handlers on Windows
             loop.add_signal_handler(signum, stop)
             installed.append(signum)
     try:
-        await runner
-    except asyncio.CancelledError:
-        if not stopping:
-            raise
+        yield
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)

@@ -166,10 +166,12 @@ async def serve_control(
 ) -> AsyncIterator[asyncio.Server]:
     """Serve control commands for ``runtime`` on ``address`` while the context is open."""
 
-    clients: set[asyncio.StreamWriter] = set()
+    handlers: set[asyncio.Task[None]] = set()
 
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        clients.add(writer)
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
         unwatch = None
         try:
             while True:
@@ -187,10 +189,14 @@ async def serve_control(
                 await writer.drain()
         except (ConnectionError, ValueError):  # ValueError: line over the reader's limit
             pass
+        except asyncio.CancelledError:
+            # The emulator stops: drop what the client did not read. Ending normally keeps
+            # asyncio from reporting the cancelled handler.
+            writer.transport.abort()
         finally:
             if unwatch is not None:
                 unwatch()
-            clients.discard(writer)
+            handlers.discard(task)
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
@@ -200,8 +206,9 @@ async def serve_control(
         yield server
     finally:
         server.close()
-        for writer in list(clients):
-            writer.close()
+        for handler in list(handlers):
+            handler.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
         await server.wait_closed()
 
 
