@@ -38,25 +38,31 @@ def quiet_exit(module: EmulatorProcess, signum: int = signal.SIGTERM) -> None:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
 def test_a_console_host_that_does_not_read(signum: int) -> None:
-    with EmulatorProcess() as module:
-        with socket.create_connection(console_address(module.url), timeout=WAIT) as host:
-            stuff(host, b"I?\r" * 1000)
-            quiet_exit(module, signum)
+    with (
+        EmulatorProcess() as module,
+        socket.create_connection(console_address(module.url), timeout=WAIT) as host,
+    ):
+        stuff(host, b"I?\r" * 1000)
+        quiet_exit(module, signum)
 
 
 def test_a_control_client_that_does_not_read() -> None:
-    with EmulatorProcess(control=True) as module:
-        with socket.create_connection(control_address(module), timeout=WAIT) as control:
-            stuff(control, b"status\n" * 1000)
-            quiet_exit(module)
+    with (
+        EmulatorProcess(control=True) as module,
+        socket.create_connection(control_address(module), timeout=WAIT) as control,
+    ):
+        stuff(control, b"status\n" * 1000)
+        quiet_exit(module)
 
 
 def test_an_idle_control_client() -> None:
-    with EmulatorProcess(control=True) as module:
-        with socket.create_connection(control_address(module), timeout=WAIT) as control:
-            control.sendall(b"status\n")
-            assert control.recv(1000).startswith(b"ok ")
-            quiet_exit(module)
+    with (
+        EmulatorProcess(control=True) as module,
+        socket.create_connection(control_address(module), timeout=WAIT) as control,
+    ):
+        control.sendall(b"status\n")
+        assert control.recv(1000).startswith(b"ok ")
+        quiet_exit(module)
 
 
 def test_an_idle_console_host_and_control_client() -> None:

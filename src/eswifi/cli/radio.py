@@ -175,11 +175,13 @@ async def serve_control(
         unwatch = None
         try:
             while True:
-                line = await reader.readline()
-                if not line:
+                line = await _read_line(reader)
+                if line is None:
                     break
-                text = line[:MAX_CONTROL_LINE].decode("utf-8", "replace")
-                if text.split() == ["watch", "pins"]:
+                text = line.decode("utf-8", "replace")
+                if len(line) > MAX_CONTROL_LINE:
+                    answer = f"error: line longer than {MAX_CONTROL_LINE} bytes"
+                elif text.split() == ["watch", "pins"]:
                     if unwatch is None:
                         unwatch = runtime.watch_pins(_edge_writer(runtime, writer))
                     answer = "ok watching pins"
@@ -187,7 +189,7 @@ async def serve_control(
                     answer = await _run(runtime, text)
                 writer.write(answer.encode("utf-8") + b"\n")
                 await writer.drain()
-        except (ConnectionError, ValueError):  # ValueError: line over the reader's limit
+        except ConnectionError:
             pass
         except asyncio.CancelledError:
             # The emulator stops: drop what the client did not read. Ending normally keeps
@@ -210,6 +212,25 @@ async def serve_control(
             handler.cancel()
         await asyncio.gather(*handlers, return_exceptions=True)
         await server.wait_closed()
+
+
+async def _read_line(reader: asyncio.StreamReader) -> bytes | None:
+    """The next line without its end (None at the end of input); a line over the reader's
+    limit is read to its end and returned as :data:`MAX_CONTROL_LINE` + 1 bytes."""
+    dropped = 0
+    while True:
+        try:
+            line = await reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:
+            line = exc.partial
+            if not line and not dropped:
+                return None
+        except asyncio.LimitOverrunError as exc:
+            dropped += len(await reader.readexactly(exc.consumed))
+            continue
+        if dropped:
+            return b"x" * (MAX_CONTROL_LINE + 1)
+        return line.rstrip(b"\r\n")
 
 
 def _edge_writer(
