@@ -32,7 +32,7 @@ def stuff(sock: socket.socket, data: bytes, *, until_blocked: bool = True) -> No
 
 
 def quiet_exit(module: EmulatorProcess, signum: int = signal.SIGTERM) -> None:
-    assert module.stop(signum, wait=WAIT) == 0
+    assert module.stop(signum, wait=WAIT) == (130 if signum == signal.SIGINT else 0)
     assert module.errors() == ""
 
 

@@ -3,8 +3,9 @@
 The first line on stdout names the link (``link: socket://127.0.0.1:40123`` or
 ``link: /dev/pts/5``) so scripts can read it; with ``--stdio`` stdout is the link and
 nothing else is printed there. With ``--control`` the next line names the control socket
-(``control: 127.0.0.1:40124``). SIGINT and SIGTERM close every socket and exit with 0; a
-bad radio file, firmware name or state file exits with 2 before the link opens.
+(``control: 127.0.0.1:40124``). SIGINT and SIGTERM close every socket; the exit status
+is then 130 (SIGINT, Ctrl-C) or 0 (SIGTERM). A bad radio file, firmware name or state file
+exits with 2 before the link opens.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from eswifi.cli import radio
+from eswifi.cli.exits import EXIT_INTERRUPTED
 from eswifi.emulator.links import HostLink, PtyLink, StdioLink, TcpConsoleLink
 from eswifi.emulator.profile import LinkProfile
 from eswifi.emulator.runtime import ModuleRuntime
@@ -89,25 +91,32 @@ def run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_emulate(args))
     except KeyboardInterrupt:  # before the signal handlers were installed
-        return 0
+        return EXIT_INTERRUPTED
 
 
 async def _emulate(args: argparse.Namespace) -> int:
     # Signal handlers first: a script may signal as soon as it has read the link line.
-    stopping = asyncio.Event()
-    on_stop: list[Callable[[], None]] = [stopping.set]
+    stop = _Stop()
+    with _stop_on_signals(stop):
+        return await _serve(args, stop)
 
-    def stop() -> None:
-        for action in on_stop:
+
+class _Stop:
+    """A stop request (SIGINT or SIGTERM) and what must happen at once when it comes."""
+
+    def __init__(self) -> None:
+        self.requested = asyncio.Event()
+        self.signum: int | None = None
+        self.actions: list[Callable[[], None]] = []
+
+    def __call__(self, signum: int) -> None:
+        self.signum = signum
+        self.requested.set()
+        for action in self.actions:
             action()
 
-    with _stop_on_signals(stop):
-        return await _serve(args, stopping, on_stop)
 
-
-async def _serve(
-    args: argparse.Namespace, stopping: asyncio.Event, on_stop: list[Callable[[], None]]
-) -> int:
+async def _serve(args: argparse.Namespace, stop: _Stop) -> int:
     try:
         engine, state = radio.build_engine(
             args, link=LinkProfile(args.link), host_address=args.host_address, now=time.monotonic()
@@ -136,7 +145,7 @@ async def _serve(
                 print(f"link: {link.name}", flush=True)
             save = state.save if state is not None else None
             runtime = ModuleRuntime(engine, link, trace=trace, save_settings=save)
-            on_stop.append(runtime.stop_input)  # at once: a writing host must not delay it
+            stop.actions.append(runtime.stop_input)  # at once: a writing host must not delay it
             async with contextlib.AsyncExitStack() as services:
                 if control is not None:
                     try:
@@ -149,10 +158,10 @@ async def _serve(
                     host, port = server.sockets[0].getsockname()[:2]
                     if not args.stdio:
                         print(f"control: {host}:{port}", flush=True)
-                await _run_until(runtime, stopping)
+                await _run_until(runtime, stop.requested)
     finally:
         await link.aclose()
-    return 0
+    return EXIT_INTERRUPTED if stop.signum == signal.SIGINT else 0
 
 
 def _trace_failed(exc: OSError) -> None:
@@ -190,13 +199,13 @@ async def _run_until(runtime: ModuleRuntime, stopping: asyncio.Event) -> None:
 
 
 @contextlib.contextmanager
-def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
-    """SIGINT and SIGTERM call ``stop`` (where the loop can handle signals)."""
+def _stop_on_signals(stop: Callable[[int], None]) -> Iterator[None]:
+    """SIGINT and SIGTERM call ``stop(signum)`` (where the loop can handle signals)."""
     loop = asyncio.get_running_loop()
     installed = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # no loop signal handlers on Windows
-            loop.add_signal_handler(signum, stop)
+            loop.add_signal_handler(signum, stop, signum)
             installed.append(signum)
     try:
         yield
