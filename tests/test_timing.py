@@ -10,7 +10,7 @@ import pytest
 import serial
 from conftest import JOIN, OK
 
-from eswifi.bench_pacing import format_pacing, measure_pacing
+from eswifi.bench.pacing import measure_pacing, pacing_rows
 from eswifi.emulator.config import parse_config
 from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.pacing import PacedQueue, Pacer, spi_rate, uart_rate
@@ -154,7 +154,12 @@ def test_bench_pacing_figures_are_produced() -> None:
     figures = measure_pacing(seconds=0.2, repeats=1)
     assert [f.name for f in figures] == ["UART 115200 out", "UART 115200 in", "SPI 400 kHz out"]
     assert all(f.measured > 0 for f in figures)
-    assert format_pacing(figures)[1].startswith("  UART 115200 out")
+
+
+def test_bench_pacing_rows_judge_against_the_line_rate() -> None:
+    rows = pacing_rows(0.2, 1, lambda message: None)
+    assert [row.baseline for row in rows] == [11520, 11520, 50000]
+    assert all(row.outcome in ("PASS", "MISS") and row.section == "pacing" for row in rows)
 
 
 def test_paced_queue_keeps_order_and_changes_rate_after_the_queued_bytes() -> None:

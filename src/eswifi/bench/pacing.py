@@ -1,5 +1,5 @@
-"""Benchmark of line-rate pacing (``eswifi emulate --timing real``): bytes per second
-through the paced host link against the line's theoretical rate.
+"""The pacing section of ``eswifi bench``: bytes per second through the host link of
+``eswifi emulate --timing real`` against the line's theoretical rate (goal: within 1 %).
 
 * **UART out**: the host sends empty lines (1 byte each); the module answers each with
   its prompt (4 bytes), so the module's side of the line is the bottleneck.
@@ -17,8 +17,10 @@ from __future__ import annotations
 import socket
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from eswifi.bench.report import Row
 from eswifi.testing.launch import EmulatorProcess
 
 PROMPT = b"\r\n> "
@@ -117,16 +119,24 @@ def measure_pacing(seconds: float = 1.5, repeats: int = 3) -> list[PacingFigure]
     ]
 
 
-def format_pacing(figures: list[PacingFigure]) -> list[str]:
-    """The figures as report lines."""
-    lines = ["--timing real pacing: bytes per second against the line rate (median of runs)"]
-    for figure in figures:
-        lines.append(
-            f"  {figure.name:<28} {figure.measured:>10.0f} B/s  line {figure.line_rate:>8.0f} B/s"
-            f"  ({figure.error:+.2%})"
+PACING_TOLERANCE = 0.01
+"""How far the measured rate may be from the line rate, either way."""
+
+
+def pacing_rows(seconds: float, repeats: int, progress: Callable[[str], None]) -> list[Row]:
+    """The pacing figures as benchmark rows; the baseline is the theoretical line rate."""
+    progress("pacing: --timing real, UART 115200 and SPI 400 kHz")
+    return [
+        Row(
+            section="pacing",
+            name=figure.name,
+            link="tcp",
+            unit=" B/s",
+            value=figure.measured,
+            baseline=figure.line_rate,
+            baseline_name="line rate",
+            verdict="PASS" if abs(figure.error) <= PACING_TOLERANCE else "MISS",
+            detail=f"{figure.error:+.2%} of the line rate (goal within 1 %)",
         )
-    return lines
-
-
-if __name__ == "__main__":
-    print("\n".join(format_pacing(measure_pacing())))
+        for figure in measure_pacing(seconds, repeats)
+    ]
