@@ -206,7 +206,7 @@ async def open_connection(
                 await module.set(slot, "P2", random.randint(*LOCAL_PORTS))
                 await module.select(slot)
                 reply = await module.run("P6", 1, check=False, timeout=timeout)
-                if reply.ok or "Failed to connect" in reply.text:
+                if reply.ok:
                     break
     except BaseException:
         module.release_slot(slot)
@@ -427,17 +427,23 @@ async def open_datagram(module: Module, ip: str, port: int) -> DatagramEndpoint:
     slot = module.take_slot(placeholder)
     try:
         async with module.sequence_lock:
+            # The firmware's UDP source-port quirk: open with P4 = the local port, then
+            # point P4 at the destination, so the local port is known either way.
+            local = random.randint(*LOCAL_PORTS)
             await module.set(slot, "P1", 1)
+            await module.set(slot, "P2", local)
             await module.set(slot, "P3", ip)
-            await module.set(slot, "P4", port)
+            await module.set(slot, "P4", local)
             await module.select(slot)
             reply = await module.run("P6", 1, check=False)
+            if reply.ok:
+                await module.set(slot, "P4", port)
     except BaseException:
         module.release_slot(slot)
         raise
     if not reply.ok:
         module.release_slot(slot)
-        raise ConnectionRefused(errno.ECONNREFUSED, "the module could not open the UDP socket")
+        raise ConnectionRefused(errno.ENETUNREACH, "the module could not open the UDP socket")
     endpoint = DatagramEndpoint(module, slot, (ip, port))
     module._slots[slot] = endpoint
     return endpoint
