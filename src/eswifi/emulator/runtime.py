@@ -145,6 +145,7 @@ class ModuleRuntime:
         self._timer_at: float | None = None
         self._host_paused = False
         self._session: HostSession | None = None
+        self._input_stopped = False
         self._output = bytearray()
         self._fragments: deque[tuple[bytes, float]] = deque()
         """Output cut by the fragment fault, waiting for its pauses."""
@@ -236,7 +237,15 @@ class ModuleRuntime:
             await session.drained()
 
     def _host_data(self, data: bytes) -> None:
-        self._post(_HostData(data))
+        if not self._input_stopped:
+            self._post(_HostData(data))
+
+    def stop_input(self) -> None:
+        """Stop reading the host: the emulator is shutting down, and a host that keeps
+        writing must not delay that."""
+        self._input_stopped = True
+        if self._session is not None:
+            self._session.pause_reading()
 
     def _post(self, item: _Input) -> None:
         """Apply one input now, or after the one being applied (effects can post events)."""
@@ -347,6 +356,8 @@ class ModuleRuntime:
                 self._timer_at = deadline
         paused = self.engine.host_backlog >= self._backlog_limit
         session = self._session
+        if self._input_stopped:
+            paused = True
         if session is not None and paused != self._host_paused:
             if paused:
                 session.pause_reading()
