@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import signal
 import sys
 import time
@@ -65,6 +66,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--trace", metavar="FILE", type=Path, help="write every host-link byte, both ways, to FILE"
     )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log hosts attaching and detaching, connections opening and closing and OS "
+        "errors (such as a port already in use) to stderr; -vv adds debugging detail",
+    )
     radio.add_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -86,8 +95,18 @@ def ipv4_address(text: str) -> str:
         raise argparse.ArgumentTypeError(f"expected an IPv4 address, got {text!r}") from None
 
 
+def configure_logging(verbosity: int) -> None:
+    """Send the ``eswifi`` loggers' records to stderr: errors only, INFO with -v, all with -vv."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("eswifi emulate: %(message)s"))
+    log = logging.getLogger("eswifi")
+    log.addHandler(handler)
+    log.setLevel((logging.ERROR, logging.INFO)[verbosity] if verbosity < 2 else logging.DEBUG)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the emulator until SIGINT/SIGTERM (or, with --stdio, the end of stdin)."""
+    configure_logging(args.verbose)
     try:
         return asyncio.run(_emulate(args))
     except KeyboardInterrupt:  # before the signal handlers were installed

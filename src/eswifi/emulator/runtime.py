@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from eswifi.emulator import messages as m
 from eswifi.emulator.backends.asyncio_net import AsyncioNetwork
 from eswifi.emulator.engine import ModuleEngine
+from eswifi.emulator.eventlog import EventLog
 from eswifi.emulator.links import ATTACH_POLL, HostLink, HostSession
 from eswifi.emulator.trace import TO_HOST, TO_MODULE, TraceHook
 
@@ -130,6 +131,7 @@ class ModuleRuntime:
     ) -> None:
         self.engine = engine
         self.link = link
+        self._events = EventLog()
         self._network_factory = network
         self._trace = trace
         self._save_settings = save_settings
@@ -299,8 +301,10 @@ class ModuleRuntime:
             case _HostAttached(session=session):
                 self._session = session
                 self._host_paused = False
+                self._events.host_attached(self.link.name)
                 engine.host_attached(now=now)
             case _HostDetached(session=session):
+                self._events.host_detached(self.link.name)
                 if self._session is session:
                     self._output.clear()  # nobody reads it any more
                     self._drop_fragments()
@@ -308,6 +312,7 @@ class ModuleRuntime:
             case _Call(action=action):
                 action(now)
             case m.NetEvent():
+                self._events.event(item)
                 routed = engine.faults.observe(item)
                 self._to_network(routed.effects)
                 for event in routed.events:
@@ -335,6 +340,7 @@ class ModuleRuntime:
         network = self._network
         assert network is not None
         for effect in effects:
+            self._events.effect(effect)
             network.execute(effect)
 
     def _save(self, effect: m.SaveSettings) -> m.NetEvent:
