@@ -298,3 +298,12 @@ def test_faults_layer_forwards_everything_when_nothing_is_on() -> None:
 
 def test_error_reply_constant_is_the_blank_error() -> None:
     assert ERROR.endswith(b"ERROR\r\n> ")
+
+
+def test_hung_module_comes_back_with_the_reset_pin(joined: EmulatorHarness) -> None:
+    joined.hang()
+    assert joined.send(b"I?\r") == b""
+    assert joined.control("reset") == "ok reset"
+    assert joined.advance(5.0).endswith(b"\r\n> ")
+    assert joined.send(b"I?\r").endswith(b"\r\nOK\r\n> ")
+    assert not joined.engine.hung

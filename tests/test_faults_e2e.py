@@ -127,9 +127,9 @@ async def test_link_writer_cuts_output_into_seeded_pieces() -> None:
             host = await running.attach()
             original = host.write
 
-            async def recording(data: bytes) -> None:
+            def recording(data: bytes) -> None:
                 writes.append(data)
-                await original(data)
+                original(data)
 
             host.write = recording  # type: ignore[method-assign]
             reply = await host.command(JOIN + b"I?\r", ending=b"OK\r\n> ")

@@ -32,13 +32,35 @@ async def within(awaitable: Any) -> Any:
     return await asyncio.wait_for(awaitable, WAIT)
 
 
-async def read_exactly(session: HostSession, count: int) -> bytes:
-    data = b""
-    while len(data) < count:
-        chunk = await within(session.read())
-        assert chunk, f"detached after {data!r}"
-        data += chunk
-    return data
+class Reading:
+    """Starts a session and collects what its host sends."""
+
+    def __init__(self, session: HostSession | None) -> None:
+        assert session is not None
+        self.session = session
+        self.data = bytearray()
+        self.lost: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
+        self._arrived = asyncio.Event()
+        session.start(self._on_data, self._on_lost)
+
+    def _on_data(self, data: bytes) -> None:
+        assert not self.lost.done(), "bytes after the host detached"
+        self.data += data
+        self._arrived.set()
+
+    def _on_lost(self, error: Exception | None) -> None:
+        assert not self.lost.done(), "detached twice"
+        self.lost.set_result(error)
+
+    async def exactly(self, count: int) -> bytes:
+        async with asyncio.timeout(WAIT):
+            while len(self.data) < count:
+                assert not self.lost.done(), f"detached after {self.data!r}"
+                self._arrived.clear()
+                await self._arrived.wait()
+        data = bytes(self.data[:count])
+        del self.data[:count]
+        return data
 
 
 # --------------------------------------------------------------------------- TCP console
@@ -80,12 +102,11 @@ async def test_console_carries_raw_bytes_both_ways() -> None:
     link = await TcpConsoleLink.open()
     try:
         host = await Host.connect(link)
-        session = await within(link.attach())
-        assert session is not None
+        reading = Reading(await within(link.attach()))
         everything = bytes(range(256))
         host.writer.write(everything)
-        assert await read_exactly(session, 256) == everything
-        await session.write(b"\r\nOK\r\n> " + everything)
+        assert await reading.exactly(256) == everything
+        reading.session.write(b"\r\nOK\r\n> " + everything)
         assert await host.read_exactly(264) == b"\r\nOK\r\n> " + everything
         await host.close()
     finally:
@@ -97,14 +118,13 @@ async def test_second_console_host_is_refused_and_the_first_is_undisturbed() -> 
     link = await TcpConsoleLink.open()
     try:
         first = await Host.connect(link)
-        session = await within(link.attach())
-        assert session is not None
+        reading = Reading(await within(link.attach()))
         second = await Host.connect(link)
         assert await within(second.reader.read()) == BUSY_MESSAGE  # then end of stream
         await second.close()
         first.writer.write(b"I?\r")
-        assert await read_exactly(session, 3) == b"I?\r"
-        await session.write(b"still here")
+        assert await reading.exactly(3) == b"I?\r"
+        reading.session.write(b"still here")
         assert await first.read_exactly(10) == b"still here"
         await first.close()
     finally:
@@ -116,17 +136,17 @@ async def test_console_waits_for_the_next_host_after_a_detach() -> None:
     link = await TcpConsoleLink.open()
     try:
         first = await Host.connect(link)
-        session = await within(link.attach())
-        assert session is not None
+        reading = Reading(await within(link.attach()))
         await first.close()
-        assert await within(session.read()) == b""
-        await session.write(b"nobody listens")  # dropped, no error
+        assert await within(reading.lost) is None
+        reading.session.write(b"nobody listens")  # dropped, no error
         attaching = asyncio.create_task(link.attach())
         second = await Host.connect(link)
         next_session = await within(attaching)
-        assert next_session is not None and next_session is not session
+        assert next_session is not None and next_session is not reading.session
+        next_reading = Reading(next_session)
         second.writer.write(b"hello")
-        assert await read_exactly(next_session, 5) == b"hello"
+        assert await next_reading.exactly(5) == b"hello"
         await second.close()
     finally:
         await link.aclose()
@@ -136,13 +156,12 @@ async def test_console_waits_for_the_next_host_after_a_detach() -> None:
 async def test_closing_the_console_detaches_the_host_and_ends_attach() -> None:
     link = await TcpConsoleLink.open()
     host = await Host.connect(link)
-    session = await within(link.attach())
-    assert session is not None
+    reading = Reading(await within(link.attach()))
     attaching = asyncio.create_task(link.attach())
     await link.aclose()
     assert await within(attaching) is None
     assert await within(host.reader.read()) == b""
-    assert await within(session.read()) == b""
+    assert await within(reading.lost) is None
     await host.close()
     with pytest.raises(ConnectionRefusedError):
         await asyncio.open_connection(*link.address)
@@ -180,17 +199,16 @@ async def test_pty_is_raw_and_attaches_each_host_that_opens_it() -> None:
         for round in range(2):
             host = os.open(link.name, os.O_RDWR | os.O_NOCTTY)
             try:
-                session = await within(attaching)
-                assert session is not None
+                reading = Reading(await within(attaching))
                 lflag = termios.tcgetattr(host)[3]
                 assert not lflag & (termios.ICANON | termios.ECHO)
                 os.write(host, b"AT\r\n\x03\x00")  # no echo, no translation, no signals
-                assert await read_exactly(session, 6) == b"AT\r\n\x03\x00"
-                await within(session.write(b"\r\nOK\r\n> "))
+                assert await reading.exactly(6) == b"AT\r\n\x03\x00"
+                reading.session.write(b"\r\nOK\r\n> ")  # the host spoke: not held
                 assert _read_fd(host, 8) == b"\r\nOK\r\n> "
             finally:
                 os.close(host)
-            assert await within(session.read()) == b""  # closing the device detaches
+            assert await within(reading.lost) is None  # closing the device detaches
             attaching = asyncio.create_task(link.attach())
             if round == 0:
                 await asyncio.sleep(0.05)
@@ -211,19 +229,18 @@ async def test_pty_output_waits_for_the_hosts_open_time_flush() -> None:
     try:
         host = os.open(link.name, os.O_RDWR | os.O_NOCTTY)
         try:
-            session = await within(link.attach())
-            reading = asyncio.create_task(session.read())
-            writing = asyncio.create_task(session.write(b"\x15\x15\r\n> "))
-            await asyncio.sleep(0)
-            assert not writing.done()  # held: the host is still opening
+            reading = Reading(await within(link.attach()))
+            reading.session.write(b"\x15\x15\r\n> ")
+            assert reading.session.write_backlog == 6  # held: the host is still opening
             termios.tcflush(host, termios.TCIFLUSH)
-            await within(writing)
-            assert _read_fd(host, 6) == b"\x15\x15\r\n> "
+            await within(reading.session.drained())
+            assert await asyncio.to_thread(_read_fd, host, 6) == b"\x15\x15\r\n> "
             os.write(host, b"I?\r")
-            assert await within(reading) == b"I?\r"
+            assert await reading.exactly(3) == b"I?\r"
             termios.tcflush(host, termios.TCIFLUSH)  # after speaking: still the same host
             os.write(host, b"P0\r")
-            assert await within(session.read()) == b"P0\r"
+            assert await reading.exactly(3) == b"P0\r"
+            assert not reading.lost.done()
         finally:
             os.close(host)
     finally:
@@ -242,14 +259,15 @@ async def test_pty_flush_after_the_greeting_starts_a_new_session() -> None:
     try:
         host = os.open(link.name, os.O_RDWR | os.O_NOCTTY)
         try:
-            session = await within(link.attach())
-            reading = asyncio.create_task(session.read())
-            await within(session.write(b"greeting"))  # released after ATTACH_SETTLE
+            reading = Reading(await within(link.attach()))
+            reading.session.write(b"greeting")
+            await within(reading.session.drained())  # released after ATTACH_SETTLE
             termios.tcflush(host, termios.TCIFLUSH)
-            assert await within(reading) == b""
-            again = await within(link.attach())
-            assert again is not None and again is not session
-            await within(again.write(b"greeting"))
+            assert await within(reading.lost) is None
+            again = Reading(await within(link.attach()))
+            assert again.session is not reading.session
+            again.session.write(b"greeting")
+            await within(again.session.drained())
             assert _read_fd(host, 8) == b"greeting"
         finally:
             os.close(host)
@@ -268,14 +286,17 @@ async def test_stdio_carries_bytes_and_detaches_for_good_at_end_of_input() -> No
         link = StdioLink(read_fd=to_module, write_fd=from_module)
         assert link.name == "stdio"
         assert await within(link.attach()) is link
+        reading = Reading(link)
         os.write(from_host, b"I?\r")
-        assert await read_exactly(link, 3) == b"I?\r"
-        reading = asyncio.create_task(asyncio.to_thread(_read_fd, to_host, 100_000))
-        await within(link.write(b"x" * 100_000))  # more than a pipe holds: written as it drains
-        assert await within(reading) == b"x" * 100_000
+        assert await reading.exactly(3) == b"I?\r"
+        host_reads = asyncio.create_task(asyncio.to_thread(_read_fd, to_host, 100_000))
+        link.write(b"x" * 100_000)  # more than a pipe holds: written as it drains
+        assert link.write_backlog > 0
+        await within(link.drained())
+        assert await within(host_reads) == b"x" * 100_000
         os.close(from_host)
         from_host = -1
-        assert await within(link.read()) == b""
+        assert await within(reading.lost) is None
         assert await link.attach() is None
         await link.aclose()
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -41,22 +42,71 @@ async def until(condition: Callable[[], bool]) -> None:
 
 
 class FakeHost:
-    """An attached host: the test feeds its bytes and reads what the module wrote."""
+    """An attached host: the test feeds its bytes and reads what the module wrote.
+
+    Bytes the test feeds wait in :attr:`incoming` and are delivered one chunk per loop
+    turn while the module reads, as a transport does.
+    """
 
     def __init__(self) -> None:
-        self.incoming: asyncio.Queue[bytes] = asyncio.Queue()
+        self.incoming: deque[bytes] = deque()
         self.output = bytearray()
         self._wrote = asyncio.Event()
+        self._on_data: Callable[[bytes], None] | None = None
+        self._on_lost: Callable[[Exception | None], None] | None = None
+        self._reading = False
+        self._scheduled = False
 
-    async def read(self) -> bytes:
-        return await self.incoming.get()
+    def feed(self, data: bytes) -> None:
+        """The host sends ``data`` (``b""``: it detaches)."""
+        self.incoming.append(data)
+        self._schedule()
 
-    async def write(self, data: bytes) -> None:
+    def start(
+        self, on_data: Callable[[bytes], None], on_lost: Callable[[Exception | None], None]
+    ) -> None:
+        self._on_data, self._on_lost = on_data, on_lost
+        self.resume_reading()
+
+    def pause_reading(self) -> None:
+        self._reading = False
+
+    def resume_reading(self) -> None:
+        self._reading = True
+        self._schedule()
+
+    def write(self, data: bytes) -> None:
         self.output += data
         self._wrote.set()
 
+    @property
+    def write_backlog(self) -> int:
+        return 0
+
+    async def drained(self) -> None:
+        pass
+
     async def aclose(self) -> None:
-        self.incoming.put_nowait(b"")
+        self.feed(b"")
+
+    def _schedule(self) -> None:
+        if self._reading and self.incoming and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._deliver)
+
+    def _deliver(self) -> None:
+        self._scheduled = False
+        if not (self._reading and self.incoming):
+            return
+        data = self.incoming.popleft()
+        if not data:
+            self._reading = False
+            assert self._on_lost is not None
+            self._on_lost(None)
+            return
+        assert self._on_data is not None
+        self._on_data(data)
+        self._schedule()
 
     async def reply(self, ending: bytes = b"> ") -> bytes:
         """Wait for output ending with ``ending``; return and forget it."""
@@ -69,7 +119,7 @@ class FakeHost:
         return data
 
     async def command(self, data: bytes, ending: bytes = b"> ") -> bytes:
-        self.incoming.put_nowait(data)
+        self.feed(data)
         return await self.reply(ending)
 
 
@@ -124,7 +174,8 @@ class Running:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        assert self.task is not None
+        if self.task is None:  # the test awaited run() itself
+            return
         self.task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await self.task
@@ -167,7 +218,7 @@ async def test_network_requests_go_to_the_backend_and_events_come_back() -> None
     async with Running() as running:
         host = await running.attach()
         await host.command(JOIN, b"0,0\r\nOK\r\n> ")
-        host.incoming.put_nowait(b"P5=11\r")
+        host.feed(b"P5=11\r")
         await until(lambda: any(isinstance(r, m.Listen) for r in running.network.requests))
         listen = running.network.last(m.Listen)
         assert (listen.host, listen.port) == ("127.0.0.1", 5024)
@@ -189,22 +240,22 @@ async def test_host_reading_pauses_while_the_engine_is_busy_and_its_backlog_full
     async with Running(host_backlog_limit=16 * 1024) as running:
         host = await running.attach()
         await host.command(JOIN, b"0,0\r\nOK\r\n> ")
-        host.incoming.put_nowait(b"P5=1\r")  # waits for the network, which says nothing yet
+        host.feed(b"P5=1\r")  # waits for the network, which says nothing yet
         await until(lambda: any(isinstance(r, m.Listen) for r in running.network.requests))
         for _ in range(40):
-            host.incoming.put_nowait(b"\n" * 1024)  # ignored bytes: no replies
+            host.feed(b"\n" * 1024)  # ignored bytes: no replies
         await until(lambda: running.runtime.host_reading_paused)
         for _ in range(100):  # and it stays paused, with the rest left unread
             await asyncio.sleep(0)
         backlog = running.runtime.engine.host_backlog
         assert 16 * 1024 <= backlog <= 17 * 1024
-        assert host.incoming.qsize() == 40 - backlog // 1024
+        assert len(host.incoming) == 40 - backlog // 1024
         listen = running.network.last(m.Listen)
         running.network.post(m.Listening(listener=listen.listener, port=5024))
         await host.reply(b"OK\r\n> ")
         await until(
             lambda: (
-                host.incoming.empty()
+                not host.incoming
                 and running.runtime.engine.host_backlog == 0
                 and not running.runtime.host_reading_paused
             )
@@ -216,7 +267,7 @@ async def test_output_is_dropped_while_no_host_is_attached() -> None:
     async with Running() as running:
         first = await running.attach()
         assert await first.command(b"P0=2\r") == OK
-        first.incoming.put_nowait(b"")  # detached
+        first.feed(b"")  # detached
         await until(lambda: not running.runtime.host_attached)
         second = await running.attach()
         assert await second.command(b"P0\r") == b"\r\n2\r\nOK\r\n> "  # state kept
@@ -226,16 +277,24 @@ async def test_output_is_dropped_while_no_host_is_attached() -> None:
 @async_test
 async def test_output_for_a_host_that_does_not_read_is_bounded() -> None:
     class StuckHost(FakeHost):
-        async def write(self, data: bytes) -> None:
-            await asyncio.Event().wait()
+        """Takes every write into its buffer and never sends any of it."""
+
+        stuck = 0
+
+        def write(self, data: bytes) -> None:
+            self.stuck += len(data)
+
+        @property
+        def write_backlog(self) -> int:
+            return self.stuck
 
     async with Running(output_limit=100) as running:
         host = StuckHost()
         running.link.hosts.put_nowait(host)
         await until(lambda: running.runtime.host_attached)
         for _ in range(20):
-            host.incoming.put_nowait(b"P0\r")  # 11-byte replies
-        await until(lambda: host.incoming.empty() and running.runtime.engine.host_backlog == 0)
+            host.feed(b"P0\r")  # 11-byte replies
+        await until(lambda: not host.incoming and running.runtime.engine.host_backlog == 0)
         await until(lambda: running.runtime.dropped_output > 0)
         assert running.runtime.dropped_output % 11 == 0  # whole writes are dropped
 
@@ -247,8 +306,8 @@ async def test_run_ends_when_no_host_can_attach_any_more() -> None:
     runtime = ModuleRuntime(ModuleEngine(), link, network=network.factory)
     host = FakeHost()
     link.hosts.put_nowait(host)
-    host.incoming.put_nowait(b"Z5\r")
-    host.incoming.put_nowait(b"")
+    host.feed(b"Z5\r")
+    host.feed(b"")
     link.hosts.put_nowait(None)
     await asyncio.wait_for(runtime.run(), WAIT)
     assert network.closed
@@ -267,11 +326,34 @@ async def test_trace_sees_every_byte_both_ways() -> None:
 async def test_datagrams_the_engine_has_not_taken_yet_are_bounded() -> None:
     async with Running(datagram_backlog=8) as running:
         host = await running.attach()
-        for number in range(20):  # all in one loop turn: the engine task cannot run between
-            running.network.post(
-                m.DatagramReceived(conn=99, data=b"%d" % number, host="127.0.0.1", port=9)
-            )
+
+        def flood(now: float) -> None:
+            # Posted while the engine applies this call: they wait in the inbox.
+            for number in range(20):
+                running.network.post(
+                    m.DatagramReceived(conn=99, data=b"%d" % number, host="127.0.0.1", port=9)
+                )
+            assert running.runtime.dropped_datagrams == 12
+
+        running.runtime.submit(flood)
         assert running.runtime.dropped_datagrams == 12
-        await host.command(b"P0\r")  # answered after the engine took the queued datagrams
+        await host.command(b"P0\r")
         running.network.post(m.DatagramReceived(conn=99, data=b"x", host="127.0.0.1", port=9))
         assert running.runtime.dropped_datagrams == 12  # room again once the engine caught up
+
+
+@async_test
+async def test_an_engine_failure_stops_run_with_the_error() -> None:
+    async with Running() as running:
+        host = await running.attach()
+
+        def broken(now: float) -> None:
+            raise RuntimeError("engine bug")
+
+        running.runtime.submit(broken)
+        assert running.task is not None
+        with pytest.raises(ExceptionGroup) as caught:
+            await asyncio.wait_for(running.task, WAIT)
+        assert caught.group_contains(RuntimeError, match="engine bug")
+        assert host.output == b""
+        running.task = None

@@ -110,13 +110,12 @@ async def _emulate(args: argparse.Namespace) -> int:
             trace = None
             if args.trace is not None:
                 try:
-                    stream: TextIO = stack.enter_context(
-                        open(args.trace, "w", encoding="ascii", buffering=1)
-                    )
+                    stream: TextIO = open(args.trace, "w", encoding="ascii", buffering=1)  # noqa: SIM115
                 except OSError as exc:
                     print(f"eswifi emulate: cannot write the trace: {exc}", file=sys.stderr)
                     return 1
-                trace = TraceWriter(stream)
+                stack.callback(_close_quietly, stream)
+                trace = TraceWriter(stream, on_error=_trace_failed)
             if not args.stdio:
                 print(f"link: {link.name}", flush=True)
             save = state.save if state is not None else None
@@ -137,6 +136,15 @@ async def _emulate(args: argparse.Namespace) -> int:
     finally:
         await link.aclose()
     return 0
+
+
+def _trace_failed(exc: OSError) -> None:
+    print(f"eswifi emulate: tracing stopped: {exc}", file=sys.stderr, flush=True)
+
+
+def _close_quietly(stream: TextIO) -> None:
+    with contextlib.suppress(OSError):  # what a failed trace still buffers is lost
+        stream.close()
 
 
 async def _open_link(args: argparse.Namespace) -> HostLink:

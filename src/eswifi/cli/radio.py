@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import tempfile
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -87,19 +88,41 @@ class StateFile:
             return None
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{self.path}: cannot read the state file: {exc}") from None
+        except RecursionError:
+            raise ConfigError(
+                f"{self.path}: cannot read the state file: nested too deeply"
+            ) from None
         try:
             return StoredSettings.from_dict(data, factory=factory)
         except ConfigError as exc:
             raise ConfigError(f"{self.path}: {exc}") from None
 
     def save(self, snapshot: Mapping[str, Any] | None) -> None:
-        """Write atomically (a crash leaves the old file or the new one, never half)."""
+        """Write atomically (a crash leaves the old file or the new one, never half).
+
+        The new text goes to a private temporary file created in the same folder (a fresh
+        name, never an existing file or a symbolic link planted there), then replaces the
+        file in one step.
+
+        Raises:
+            OSError: the folder is gone, full or not writable.
+        """
         if snapshot is None:
             self.path.unlink(missing_ok=True)
             return
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        temporary.write_text(json.dumps(snapshot, indent=2) + "\n", encoding="utf-8")
-        os.replace(temporary, self.path)
+        text = json.dumps(snapshot, indent=2) + "\n"
+        folder = self.path.parent
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{self.path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as stream:
+                stream.write(text)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
 
 
 def build_engine(

@@ -56,6 +56,8 @@ REPLY_MARGIN = 5.0
 """Seconds allowed on top of a module-side wait for its reply to arrive."""
 CONNECT_TIMEOUT = 30.0
 """How long ``connect()`` waits for the module when the socket has no timeout."""
+CONNECT_ATTEMPTS = 3
+"""Local ports tried by ``connect()`` on an unbound socket before it reports a refusal."""
 LISTEN_RETRIES = 8
 """Random ports tried by ``listen()`` on a socket bound to port 0."""
 MAX_BACKLOG = 6
@@ -342,13 +344,20 @@ class EsWifiSocket:
             return
         module = self._module
         timeout = CONNECT_TIMEOUT if not self._timeout else self._timeout + REPLY_MARGIN
+        clock = module.channel.link.monotonic
+        deadline = clock() + timeout
         with module._lock:
-            self._prepare(_TCP)
-            local = self._local_port or module._pick_port()
-            module._set(self.slot, "P2", local)
-            module._set(self.slot, "P3", ip)
-            module._set(self.slot, "P4", port)
-            reply = module._run("P6", 1, check=False, timeout=timeout)
+            for _attempt in range(CONNECT_ATTEMPTS):
+                self._prepare(_TCP)
+                local = self._local_port or module._pick_port()
+                module._set(self.slot, "P2", local)
+                module._set(self.slot, "P3", ip)
+                module._set(self.slot, "P4", port)
+                reply = module._run("P6", 1, check=False, timeout=max(0.1, deadline - clock()))
+                # A random local port may be taken where the module's stack runs (the
+                # emulator shares the host's ports): try another while time remains.
+                if reply.ok or self._local_port is not None or clock() >= deadline:
+                    break
         if not reply.ok:
             detail = reply.text.strip().replace("\r\n", " / ")
             raise ConnectionRefused(errno.ECONNREFUSED, f"Connection refused ({detail})")

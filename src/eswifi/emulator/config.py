@@ -102,6 +102,8 @@ def parse_config(text: str, *, source: str = "<string>") -> EmulatorConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply") from None
     return _Parser(text, source).config(data)
 
 

@@ -75,6 +75,8 @@ from eswifi.wire.commands import COMMANDS, MAX_ARGUMENT_TOKENS, CommandLine, spl
 from eswifi.wire.framing import ErrorCode
 from eswifi.wire.reader import CommandReader, ControlByte, Line, LineTooLong, PayloadChunk
 
+SAVE_TIMEOUT = 1.0
+"""Seconds a save waits for the outer layer's answer before it counts as done."""
 _ABANDON_STEPS = 100
 """Timeout steps after which an abandoned multi-step command is simply dropped."""
 
@@ -456,10 +458,25 @@ class ModuleEngine:
         self.mac = settings.mac
         self.product_name = settings.product_name
 
-    def store_settings(self, stored: StoredSettings) -> None:
-        """Replace the saved settings and ask the outer layer to persist them."""
-        self.stored_settings = stored
-        self.emit(m.SaveSettings(snapshot=stored.to_dict()))
+    def store_settings(self, stored: StoredSettings, done: Done) -> Wait:
+        """Ask the outer layer to persist ``stored``; ``done`` once it did, ERROR if it
+        could not (the saved settings then stay as they were)."""
+        request = self.new_id()
+        self.emit(m.SaveSettings(snapshot=stored.to_dict(), request=request))
+
+        def saved() -> Done:
+            self.stored_settings = stored
+            return done
+
+        def poll(event: m.NetEvent | None) -> Done | None:
+            match event:
+                case m.SettingsSaved(request=answered) if answered == request:
+                    return saved()
+                case m.SettingsNotSaved(request=answered) if answered == request:
+                    return error()
+            return None
+
+        return Wait(poll=poll, on_timeout=saved, deadline=self.now + SAVE_TIMEOUT)
 
     def schedule_reset(self) -> None:
         """``ZR``: reboot after the profile's reset time; sockets close now, the boot
@@ -715,6 +732,8 @@ class ModuleEngine:
                 | m.ResolveFailed()
                 | m.PingReply()
                 | m.PingFailed()
+                | m.SettingsSaved()
+                | m.SettingsNotSaved()
             ):
                 pass  # consumed by the waiting command's poll
             case _:

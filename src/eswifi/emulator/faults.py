@@ -88,7 +88,8 @@ class Faults:
         self._streams.clear()
 
     def clear(self) -> None:
-        """Switch every network, DNS and link fault off (held connects go ahead now)."""
+        """Switch every network, DNS and link fault off (a connect already held by a
+        delay still waits out its delay; a hung module stays hung until reset)."""
         self.connect = ConnectFault.OFF
         self.connect_percent = 100
         self.dns_percent = 0

@@ -1,8 +1,10 @@
 """Host links: the wire between the emulated module and the host that drives it.
 
 A link (:class:`HostLink`) waits for hosts to attach; each attached host is a
-:class:`HostSession` with ``read``/``write`` of raw bytes. ``read`` returning ``b""``
-means that host detached. Three links exist:
+:class:`HostSession`. Sessions push: once started, the host's bytes are handed to a
+callback straight from the event loop's I/O callback, and writes go out at once (what the
+host has not read yet waits in the session's buffer), so a command costs no task switch.
+Three links exist:
 
 * :class:`TcpConsoleLink` - a TCP server, one host at a time (pyserial ``socket://``);
   a second host is told the console is busy and is closed;
@@ -29,17 +31,17 @@ The stdio link is its own (only) session and holds nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import os
 import select
 import sys
+from collections.abc import Callable
 from typing import Protocol
 
 from eswifi.errors import LinkError
 
 READ_SIZE = 64 * 1024
-"""Largest chunk one ``read`` returns."""
+"""Largest chunk one read hands over."""
 BUSY_MESSAGE = b"eswifi: console busy, another host is attached\r\n"
 """What a second console host reads before it is disconnected."""
 _WRITE_CHUNK = getattr(select, "PIPE_BUF", 512)
@@ -51,16 +53,38 @@ ATTACH_POLL = 0.01
 _FLUSHREAD = 1
 """``TIOCPKT_FLUSHREAD``: the status bit of a packet-mode pty whose host flushed its input."""
 
+OnData = Callable[[bytes], None]
+"""Receives the host's bytes, in order."""
+OnLost = Callable[[Exception | None], None]
+"""Called once when the host detached (None) or the link failed (the error)."""
+
 
 class HostSession(Protocol):
     """One attached host."""
 
-    async def read(self) -> bytes:
-        """Bytes from the host; ``b""`` once the host has detached."""
+    def start(self, on_data: OnData, on_lost: OnLost) -> None:
+        """Hand the host's bytes to ``on_data`` from now on; ``on_lost`` once it detaches."""
         ...
 
-    async def write(self, data: bytes) -> None:
-        """Send bytes to the host (dropped if it has detached)."""
+    def pause_reading(self) -> None:
+        """Stop reading the host until :meth:`resume_reading` (the host's sends back up)."""
+        ...
+
+    def resume_reading(self) -> None:
+        """Read the host again."""
+        ...
+
+    def write(self, data: bytes) -> None:
+        """Send bytes to the host without blocking (dropped if it has detached)."""
+        ...
+
+    @property
+    def write_backlog(self) -> int:
+        """Bytes written but not yet taken by the host."""
+        ...
+
+    async def drained(self) -> None:
+        """Return once everything written went out (or the host is gone)."""
         ...
 
     async def aclose(self) -> None:
@@ -88,52 +112,121 @@ class HostLink(Protocol):
 # --------------------------------------------------------------------------- TCP console
 
 
-class _ConsoleHost:
-    """A host attached to the TCP console."""
+class _ConsoleHost(asyncio.Protocol):
+    """A host attached to the TCP console (an asyncio protocol: no task per host)."""
 
-    def __init__(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        console: TcpConsoleLink,
-    ) -> None:
-        self._reader = reader
-        self._writer = writer
+    def __init__(self, console: TcpConsoleLink) -> None:
         self._console = console
-        self._closed = False
-        self._ready = asyncio.Event()
-        self._settle = asyncio.get_running_loop().call_later(ATTACH_SETTLE, self._ready.set)
+        self._transport: asyncio.Transport | None = None
+        self._early = bytearray()
+        self._on_data: OnData | None = None
+        self._on_lost: OnLost | None = None
+        self._refused = False
+        self._lost = False
+        loop = asyncio.get_running_loop()
+        self._gone = loop.create_future()
+        self._held = bytearray()
+        """Output held until the host is ready for it (see the module docstring)."""
+        self._ready = False
+        self._settle = loop.call_later(ATTACH_SETTLE, self._release)
 
-    async def read(self) -> bytes:
-        if self._closed:
-            return b""
-        try:
-            data = await self._reader.read(READ_SIZE)
-        except ConnectionError:
-            data = b""
-        self._ready.set()
-        if not data:
-            await self.aclose()
-        return data
+    # ---------------------------------------------------------------- asyncio callbacks
 
-    async def write(self, data: bytes) -> None:
-        await self._ready.wait()
-        if self._closed or self._writer.is_closing():
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        if not self._console._arrive(self):
+            self._refused = True
+            self._settle.cancel()
+            transport.write(BUSY_MESSAGE)
+            transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
             return
-        self._writer.write(data)
-        with contextlib.suppress(ConnectionError):
-            await self._writer.drain()
+        self._release()
+        if self._on_data is not None:
+            self._on_data(data)
+            return
+        self._early += data  # arrived before the runtime started the session
+        if len(self._early) >= READ_SIZE and self._transport is not None:
+            self._transport.pause_reading()
+
+    def eof_received(self) -> bool:
+        return False  # the host closed its side: close ours, the host has detached
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._settle.cancel()
+        self._held.clear()
+        self._console._release(self)
+        if not self._gone.done():
+            self._gone.set_result(None)
+        self._lose()
+
+    # ---------------------------------------------------------------- HostSession
+
+    def start(self, on_data: OnData, on_lost: OnLost) -> None:
+        self._on_data, self._on_lost = on_data, on_lost
+        early, self._early = bytes(self._early), bytearray()
+        if early:
+            on_data(early)
+        if self._gone.done():
+            self._lose()
+        else:
+            self.resume_reading()
+
+    def pause_reading(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
+
+    def write(self, data: bytes) -> None:
+        if self._transport is None or self._transport.is_closing():
+            return
+        if self._ready:
+            self._transport.write(data)
+        else:
+            self._held += data
+
+    @property
+    def write_backlog(self) -> int:
+        if self._transport is None or self._transport.is_closing():
+            return 0
+        return len(self._held) + self._transport.get_write_buffer_size()
+
+    async def drained(self) -> None:
+        return  # closing the console flushes what the host has not read yet
 
     async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+        transport = self._transport
         self._settle.cancel()
-        self._ready.set()
-        self._console._release(self)
-        self._writer.close()
-        with contextlib.suppress(ConnectionError):
-            await self._writer.wait_closed()
+        self._held.clear()
+        if transport is not None and not transport.is_closing():
+            # A host that stopped reading must not hold the module up: drop its backlog.
+            if transport.get_write_buffer_size():
+                transport.abort()
+            else:
+                transport.close()
+        if transport is not None:
+            await self._gone
+
+    def _release(self) -> None:
+        """The host is ready for output: send what was held."""
+        if self._ready:
+            return
+        self._ready = True
+        self._settle.cancel()
+        held, self._held = bytes(self._held), bytearray()
+        if held:
+            self.write(held)
+
+    def _lose(self) -> None:
+        if self._on_lost is not None and not self._lost:
+            self._lost = True
+            self._on_lost(None)
 
 
 class TcpConsoleLink:
@@ -148,14 +241,14 @@ class TcpConsoleLink:
         self._address = ("", 0)
         self._attached: _ConsoleHost | None = None
         self._arrived = asyncio.Event()
-        self._refusals: set[asyncio.Task[None]] = set()
         self._closed = False
 
     @classmethod
     async def open(cls, host: str = "127.0.0.1", port: int = 0) -> TcpConsoleLink:
         """Start listening on ``host:port`` (port 0: any free port)."""
         link = cls()
-        link._server = await asyncio.start_server(link._on_client, host, port)
+        loop = asyncio.get_running_loop()
+        link._server = await loop.create_server(lambda: _ConsoleHost(link), host, port)
         link._address = (host, link._server.sockets[0].getsockname()[1])
         return link
 
@@ -187,27 +280,16 @@ class TcpConsoleLink:
             self._server.close()
         if self._attached is not None:
             await self._attached.aclose()
-        for task in list(self._refusals):
-            task.cancel()
-        await asyncio.gather(*self._refusals, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
 
-    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _arrive(self, host: _ConsoleHost) -> bool:
+        """A host connected: attach it, or False when the console is busy or closed."""
         if self._closed or self._attached is not None:
-            task = asyncio.current_task()
-            assert task is not None
-            self._refusals.add(task)
-            try:
-                writer.write(BUSY_MESSAGE)
-                writer.close()
-                with contextlib.suppress(ConnectionError):
-                    await writer.wait_closed()
-            finally:
-                self._refusals.discard(task)
-            return
-        self._attached = _ConsoleHost(reader, writer, self)
+            return False
+        self._attached = host
         self._arrived.set()
+        return True
 
     def _release(self, host: _ConsoleHost) -> None:
         if self._attached is host:
@@ -218,17 +300,26 @@ class TcpConsoleLink:
 
 
 class _FdLink:
-    """Reads and writes a pair of file descriptors without blocking the event loop.
+    """Reads and writes a pair of file descriptors from the event loop's callbacks.
 
     Descriptors may be blocking (stdio): they are read or written only once the loop
-    reports them ready, and writes go in chunks of at most ``PIPE_BUF`` bytes.
+    reports them ready, and writes to a blocking descriptor go in chunks of at most
+    ``PIPE_BUF`` bytes. A non-blocking descriptor (the pty) is written at once.
+    Regular files, which the loop cannot watch, are always ready.
     """
 
     def __init__(self, read_fd: int, write_fd: int) -> None:
         self._read_fd = read_fd
         self._write_fd = write_fd
         self._loop = asyncio.get_running_loop()
-        self._waits: dict[tuple[str, int], asyncio.Future[None]] = {}
+        self._direct = not os.get_blocking(write_fd)
+        self._on_data: OnData | None = None
+        self._on_lost: OnLost | None = None
+        self._reading = False
+        self._paused = False
+        self._out = bytearray()
+        self._writing = False
+        self._drained: asyncio.Future[None] | None = None
         self._handed_out = False
         self._eof = False
         self._closed = False
@@ -240,75 +331,142 @@ class _FdLink:
         self._handed_out = True
         return self
 
-    async def read(self) -> bytes:
-        while not (self._closed or self._eof):
-            await self._ready("read", self._read_fd)
-            if self._closed:
-                break
-            try:
-                data = os.read(self._read_fd, READ_SIZE)
-            except BlockingIOError:
-                continue
-            except OSError as exc:
-                if exc.errno != errno.EIO:  # EIO: the far end of a pty is gone
-                    raise LinkError(f"reading the host link failed: {exc}") from exc
-                data = b""
-            if not data:
-                self._eof = True
-                break
-            return data
-        return b""
+    def start(self, on_data: OnData, on_lost: OnLost) -> None:
+        self._on_data, self._on_lost = on_data, on_lost
+        self._watch_reads()
 
-    async def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view and not self._closed:
-            await self._ready("write", self._write_fd)
-            if self._closed:
+    def pause_reading(self) -> None:
+        self._paused = True
+        self._unwatch_reads()
+
+    def resume_reading(self) -> None:
+        self._paused = False
+        self._watch_reads()
+
+    def write(self, data: bytes) -> None:
+        if self._closed:
+            return
+        if not self._out and self._direct:
+            written = self._write_some(data)
+            if written is None or written == len(data):
                 return
-            try:
-                written = os.write(self._write_fd, view[:_WRITE_CHUNK])
-            except BlockingIOError:
-                continue
-            except OSError as exc:
-                if exc.errno in (errno.EIO, errno.EPIPE):
-                    return  # nobody is reading: like an unplugged cable
-                raise LinkError(f"writing the host link failed: {exc}") from exc
-            view = view[written:]
+            data = data[written:]
+        self._out += data
+        self._watch_writes()
 
-    async def _ready(self, kind: str, fd: int) -> None:
-        future = self._loop.create_future()
-        key = (kind, fd)
-        add, remove = (
-            (self._loop.add_reader, self._loop.remove_reader)
-            if kind == "read"
-            else (self._loop.add_writer, self._loop.remove_writer)
-        )
-        try:
-            add(fd, _set_once, future)
-        except PermissionError:
-            return  # a regular file: always ready, never blocks
-        self._waits[key] = future
-        try:
-            await future
-        finally:
-            if self._waits.get(key) is future:
-                del self._waits[key]
-                remove(fd)
+    @property
+    def write_backlog(self) -> int:
+        return len(self._out)
 
-    def _stop_waits(self) -> None:
+    async def drained(self) -> None:
+        if not self._out or self._closed:
+            return
+        if self._drained is None:
+            self._drained = self._loop.create_future()
+        await self._drained
+
+    # ---------------------------------------------------------------- reading
+
+    def _watch_reads(self) -> None:
+        if self._reading or self._paused or self._closed or self._eof or self._on_data is None:
+            return
+        try:
+            self._loop.add_reader(self._read_fd, self._readable)
+        except PermissionError:  # a regular file: always ready, never blocks
+            self._loop.call_soon(self._read_file)
+            return
+        self._reading = True
+
+    def _unwatch_reads(self) -> None:
+        if self._reading:
+            self._reading = False
+            self._loop.remove_reader(self._read_fd)
+
+    def _read_file(self) -> None:
+        if not (self._paused or self._closed or self._eof):
+            self._readable()
+            self._loop.call_soon(self._read_file)
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self._read_fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno != errno.EIO:  # EIO: the far end of a pty is gone
+                self._end(LinkError(f"reading the host link failed: {exc}"))
+                return
+            data = b""
+        if not data:
+            self._end(None)
+            return
+        self._deliver(data)
+
+    def _deliver(self, data: bytes) -> None:
+        assert self._on_data is not None
+        self._on_data(data)
+
+    def _end(self, error: Exception | None) -> None:
+        self._eof = True
+        self._unwatch_reads()
+        if self._on_lost is not None:
+            on_lost, self._on_lost = self._on_lost, None
+            on_lost(error)
+
+    # ---------------------------------------------------------------- writing
+
+    def _write_some(self, data: bytes | bytearray | memoryview) -> int | None:
+        """Write what the descriptor takes now; None when the host is gone (output dropped)."""
+        try:
+            return os.write(self._write_fd, data)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:
+            if exc.errno in (errno.EIO, errno.EPIPE):
+                self._out.clear()  # nobody is reading: like an unplugged cable
+                self._settle_drained()
+                return None
+            raise LinkError(f"writing the host link failed: {exc}") from exc
+
+    def _watch_writes(self) -> None:
+        if self._writing:
+            return
+        try:
+            self._loop.add_writer(self._write_fd, self._writable)
+        except PermissionError:  # a regular file: write it all now
+            while self._out:
+                self._writable()
+            return
+        self._writing = True
+
+    def _writable(self) -> None:
+        chunk = self._out if self._direct else memoryview(self._out)[:_WRITE_CHUNK]
+        written = self._write_some(chunk)
+        if isinstance(chunk, memoryview):
+            chunk.release()
+        if written:
+            del self._out[:written]
+        if not self._out:
+            if self._writing:
+                self._writing = False
+                self._loop.remove_writer(self._write_fd)
+            self._settle_drained()
+
+    def _settle_drained(self) -> None:
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+        self._drained = None
+
+    def _stop(self) -> None:
         self._closed = True
-        for (kind, fd), future in self._waits.items():
-            if kind == "read":
-                self._loop.remove_reader(fd)
-            else:
-                self._loop.remove_writer(fd)
-            _set_once(future)
-        self._waits.clear()
-
-
-def _set_once(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+        self._unwatch_reads()
+        if self._writing:
+            self._writing = False
+            self._loop.remove_writer(self._write_fd)
+        self._out.clear()
+        self._settle_drained()
+        if not self._eof:
+            self._end(None)
 
 
 class _PtyHost(_FdLink):
@@ -319,40 +477,55 @@ class _PtyHost(_FdLink):
         super().__init__(master, master)
         self._handed_out = True
         self._released = asyncio.Event()
-        self._settle = self._loop.call_later(ATTACH_SETTLE, self._released.set)
+        self._held = bytearray()
+        self._settle = self._loop.call_later(ATTACH_SETTLE, self._release)
         self._heard = False
         self.flushed_before_speaking = False
         """The session ended because the host flushed its input before its first byte."""
 
-    async def read(self) -> bytes:
-        while True:
-            packet = await super().read()
-            if not packet:
-                break
-            status, data = packet[0], packet[1:]
-            if status == 0:
-                if data:
-                    self._heard = True
-                    self._released.set()
-                    return data
-            elif status & _FLUSHREAD and not self._heard:
-                if not self._released.is_set():
-                    self._released.set()  # the host's open is over: the greeting is safe
-                else:
-                    self.flushed_before_speaking = True  # it threw away what we wrote
-                    break
-        self.end()
-        return b""
+    def _deliver(self, packet: bytes) -> None:
+        status, data = packet[0], packet[1:]
+        if status == 0:
+            if data:
+                self._heard = True
+                self._release()
+                super()._deliver(data)
+        elif status & _FLUSHREAD and not self._heard:
+            if not self._released.is_set():
+                self._release()  # the host's open is over: the greeting is safe
+            else:
+                self.flushed_before_speaking = True  # it threw away what we wrote
+                self.end()
 
-    async def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> None:
+        if self._released.is_set():
+            super().write(data)
+        elif not self._closed:
+            self._held += data
+
+    @property
+    def write_backlog(self) -> int:
+        return len(self._held) + super().write_backlog
+
+    async def drained(self) -> None:
         await self._released.wait()
-        await super().write(data)
+        await super().drained()
+
+    def _release(self) -> None:
+        if self._released.is_set():
+            return
+        self._released.set()
+        self._settle.cancel()
+        held, self._held = bytes(self._held), bytearray()
+        if held:
+            self.write(held)
 
     def end(self) -> None:
         """Stop this session (the pty itself stays open)."""
         self._settle.cancel()
+        self._held.clear()
         self._released.set()
-        self._stop_waits()
+        self._stop()
 
     async def aclose(self) -> None:
         self.end()
@@ -429,4 +602,4 @@ class StdioLink(_FdLink):
         return "stdio"
 
     async def aclose(self) -> None:
-        self._stop_waits()
+        self._stop()

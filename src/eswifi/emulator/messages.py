@@ -192,6 +192,9 @@ class SaveSettings(Effect):
 
     snapshot: Mapping[str, Any] | None
     """JSON-compatible data, read back with ``StoredSettings.from_dict``."""
+    request: int = 0
+    """Answered with :class:`SettingsSaved` or :class:`SettingsNotSaved`; without an
+    answer the command that saves finishes after ``SAVE_TIMEOUT`` as if saved."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -334,6 +337,21 @@ class PingReply(NetEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PingFailed(NetEvent):
     """No echo reply in time, or the host is unreachable."""
+
+    request: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettingsSaved(NetEvent):
+    """The settings of a :class:`SaveSettings` request are stored."""
+
+    request: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettingsNotSaved(NetEvent):
+    """Storing the settings failed (a file that cannot be written)."""
 
     request: int
     reason: str

@@ -1,11 +1,15 @@
 """The module-side asyncio driver: runs one engine between a host link and a network.
 
-:class:`ModuleRuntime` is the only asyncio code around the sans-I/O engine. One task feeds
-the engine: it waits for input (host bytes, a host attaching or detaching, network
-events) or for the engine's next deadline, applies it with ``now=time.monotonic()``, and
-executes the effects the engine asks for, in order. Host bytes go to a writer task, network
-requests to the backend. Helper tasks read the host link and write to it; all of them,
-and the backend's work, live in one :class:`asyncio.TaskGroup`.
+:class:`ModuleRuntime` is the only asyncio code around the sans-I/O engine. Inputs (host
+bytes, a host attaching or detaching, network events, the engine's deadline, control
+calls) are applied the moment they arrive, in the event loop callback that delivers them,
+with ``now=time.monotonic()``; the effects the engine asks for are carried out in order
+before the callback returns: host bytes are written to the link (once per batch of
+inputs), network requests go to the backend. An input posted while another is being
+applied (a backend reporting ``Sent`` from inside a request) waits its turn in an inbox.
+A command therefore costs no task switch: the reply leaves from the same callback that
+read the command. One task waits for hosts to attach; it and the backend's work live in
+one :class:`asyncio.TaskGroup`.
 
 Buffers stay bounded: the host link is not read while the engine holds more than
 ``host_backlog_limit`` unprocessed host bytes, and the network backend is told to stop
@@ -78,21 +82,22 @@ class _HostData:
 
 
 @dataclass(frozen=True, slots=True)
-class _LinkGone:
-    """No host can attach any more (stdin reached its end)."""
+class _Tick:
+    """The engine's deadline may have passed."""
 
 
 @dataclass(frozen=True, slots=True)
 class _Call:
-    """Work submitted from outside the engine task (a control channel)."""
+    """Work submitted from outside the engine (a control channel)."""
 
     action: Callable[[float], object]
 
 
-_Input = _HostAttached | _HostDetached | _HostData | _LinkGone | _Call | m.NetEvent
+_Input = _HostAttached | _HostDetached | _HostData | _Tick | _Call | m.NetEvent
 
 SaveSettings = Callable[[Mapping[str, Any] | None], None]
-"""Persists the module's saved settings (``Z1``/``Z2``/``Z3``)."""
+"""Persists the module's saved settings (``Z1``/``Z2``/``Z3``); raises OSError when it
+cannot, and the command that saved answers ERROR."""
 
 
 class ModuleRuntime:
@@ -132,21 +137,22 @@ class ModuleRuntime:
         self._datagrams_waiting = 0
         self._network: NetworkBackend | None = None
         self._inbox: deque[_Input] = deque()
-        self._wake = asyncio.Event()
-        self._host_ready = asyncio.Event()
-        self._host_ready.set()
+        self._busy = False
+        self._failure: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
         self._host_paused = False
         self._session: HostSession | None = None
-        self._output: deque[tuple[HostSession, bytes]] = deque()
-        self._output_bytes = 0
-        self._output_wake = asyncio.Event()
-        self._output_idle = asyncio.Event()
-        self._output_idle.set()
+        self._output = bytearray()
+        self._fragments: deque[tuple[bytes, float]] = deque()
+        """Output cut by the fragment fault, waiting for its pauses."""
+        self._fragment_bytes = 0
+        self._fragment_timer: asyncio.TimerHandle | None = None
         self._pin_watchers: list[Callable[[m.PinChanged], None]] = []
         self.dropped_output = 0
+        """Host output bytes dropped because the attached host did not read them."""
         self.dropped_datagrams = 0
         """Datagrams dropped because :data:`DATAGRAM_BACKLOG` were already waiting."""
-        """Host output bytes dropped because the attached host did not read them."""
 
     @property
     def host_attached(self) -> bool:
@@ -154,7 +160,7 @@ class ModuleRuntime:
         return self._session is not None
 
     def submit(self, action: Callable[[float], object]) -> None:
-        """Run ``action(now)`` on the engine task between two inputs, then carry out the
+        """Run ``action(now)`` on the engine between two inputs, then carry out the
         effects it caused (control channels change the radio this way)."""
         self._post(_Call(action))
 
@@ -174,68 +180,84 @@ class ModuleRuntime:
         Every socket the module opened is closed on the way out; the link itself belongs
         to the caller.
         """
+        self._failure = asyncio.get_running_loop().create_future()
         async with asyncio.TaskGroup() as tasks:
             network = self._network_factory(self._post, tasks)
             self._network = network
-            helpers = [
-                tasks.create_task(self._read_host()),
-                tasks.create_task(self._write_host()),
-            ]
+            hosts = tasks.create_task(self._serve_hosts())
             try:
-                await self._feed_engine()
-                await self._output_idle.wait()
+                done, _ = await asyncio.wait(
+                    (hosts, self._failure), return_when=asyncio.FIRST_COMPLETED
+                )
+                if self._failure in done:
+                    self._failure.result()  # raises what broke the engine
             finally:
-                for helper in helpers:
-                    helper.cancel()
+                hosts.cancel()
+                self._cancel_timer()
+                self._drop_fragments()
                 await network.aclose()
 
-    # ------------------------------------------------------------------ engine task
+    # ------------------------------------------------------------------ input
 
-    async def _feed_engine(self) -> None:
-        engine = self.engine
-        faults = engine.faults
+    async def _serve_hosts(self) -> None:
         while True:
-            await self._wait_for_input(_earliest(engine.next_deadline(), faults.next_deadline()))
-            while self._inbox:
-                item = self._inbox.popleft()
-                if isinstance(item, m.DatagramReceived):
-                    self._datagrams_waiting -= 1
-                if isinstance(item, _LinkGone):
-                    return
-                self._apply(item)
-                self._execute(engine.drain_effects())
-            held = faults.next_deadline()
-            if held is not None and time.monotonic() >= held:
-                self._to_network(faults.due(time.monotonic()))
-            deadline = engine.next_deadline()
-            if deadline is not None and time.monotonic() >= deadline:
-                engine.handle_timer(now=time.monotonic())
-                self._execute(engine.drain_effects())
-            self._host_paused = engine.host_backlog >= self._backlog_limit
-            if self._host_paused:
-                self._host_ready.clear()
-            else:
-                self._host_ready.set()
+            session = await self.link.attach()
+            if session is None:
+                return
+            gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    async def _wait_for_input(self, deadline: float | None) -> None:
-        if self._inbox:
-            return
-        self._wake.clear()
-        delay = None if deadline is None else max(0.0, deadline - time.monotonic())
-        try:
-            async with asyncio.timeout(delay):
-                await self._wake.wait()
-        except TimeoutError:
-            pass
+            def lost(
+                error: Exception | None,
+                session: HostSession = session,
+                gone: asyncio.Future[None] = gone,
+            ) -> None:
+                if error is not None:
+                    self._fail(error)
+                self._post(_HostDetached(session))
+                if not gone.done():
+                    gone.set_result(None)
+
+            self._post(_HostAttached(session))
+            session.start(self._host_data, lost)
+            await gone
+            await session.drained()
+
+    def _host_data(self, data: bytes) -> None:
+        self._post(_HostData(data))
 
     def _post(self, item: _Input) -> None:
+        """Apply one input now, or after the one being applied (effects can post events)."""
         if isinstance(item, m.DatagramReceived):
             if self._datagrams_waiting >= self._datagram_limit:
                 self.dropped_datagrams += 1
                 return
             self._datagrams_waiting += 1
         self._inbox.append(item)
-        self._wake.set()
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            engine = self.engine
+            while self._inbox:
+                item = self._inbox.popleft()
+                if isinstance(item, m.DatagramReceived):
+                    self._datagrams_waiting -= 1
+                self._apply(item)
+                self._execute(engine.drain_effects())
+            self._flush_output()
+            self._after_input()
+        except Exception as exc:
+            self._fail(exc)
+        finally:
+            self._busy = False
+
+    def _fail(self, exc: Exception) -> None:
+        """Stop :meth:`run` with ``exc`` (inputs arrive in loop callbacks, not in a task)."""
+        self._inbox.clear()
+        if self._failure is None:
+            raise exc
+        if not self._failure.done():
+            self._failure.set_exception(exc)
 
     def _apply(self, item: _Input) -> None:
         engine = self.engine
@@ -245,13 +267,22 @@ class ModuleRuntime:
                 if self._trace is not None:
                     self._trace(TO_MODULE, data)
                 engine.receive_host(data, now=now)
+            case _Tick():
+                held = engine.faults.next_deadline()
+                if held is not None and now >= held:
+                    self._to_network(engine.faults.due(now))
+                deadline = engine.next_deadline()
+                if deadline is not None and now >= deadline:
+                    engine.handle_timer(now=now)
             case _HostAttached(session=session):
                 self._session = session
+                self._host_paused = False
                 engine.host_attached(now=now)
             case _HostDetached(session=session):
                 if self._session is session:
+                    self._output.clear()  # nobody reads it any more
+                    self._drop_fragments()
                     self._session = None
-                self._drop_output(session)
             case _Call(action=action):
                 action(now)
             case m.NetEvent():
@@ -266,8 +297,7 @@ class ModuleRuntime:
             if isinstance(effect, m.HostWrite):
                 self._send_to_host(effect.data)
             elif isinstance(effect, m.SaveSettings):
-                if self._save_settings is not None:
-                    self._save_settings(effect.snapshot)
+                self._post(self._save(effect))
             elif isinstance(effect, m.PinChanged):
                 for watcher in list(self._pin_watchers):
                     watcher(effect)
@@ -285,65 +315,91 @@ class ModuleRuntime:
         for effect in effects:
             network.execute(effect)
 
+    def _save(self, effect: m.SaveSettings) -> m.NetEvent:
+        if self._save_settings is not None:
+            try:
+                self._save_settings(effect.snapshot)
+            except OSError as exc:  # e.g. the state file's folder was removed
+                return m.SettingsNotSaved(request=effect.request, reason=str(exc))
+        return m.SettingsSaved(request=effect.request)
+
+    def _after_input(self) -> None:
+        """Arm the engine's timer and pause or resume reading the host."""
+        deadline = _earliest(self.engine.next_deadline(), self.engine.faults.next_deadline())
+        if deadline != self._timer_at:
+            self._cancel_timer()
+            if deadline is not None:
+                delay = max(0.0, deadline - time.monotonic())
+                self._timer = asyncio.get_running_loop().call_later(delay, self._tick)
+                self._timer_at = deadline
+        paused = self.engine.host_backlog >= self._backlog_limit
+        session = self._session
+        if session is not None and paused != self._host_paused:
+            if paused:
+                session.pause_reading()
+            else:
+                session.resume_reading()
+        self._host_paused = paused
+
+    def _tick(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self._post(_Tick())
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._timer_at = None
+
     # ------------------------------------------------------------------ host side
 
     def _send_to_host(self, data: bytes) -> None:
         session = self._session
         if session is None:
             return  # nobody attached: an unplugged UART
-        if self._output_bytes + len(data) > self._output_limit:
+        queued = session.write_backlog + self._fragment_bytes + len(self._output)
+        if queued + len(data) > self._output_limit:
             self.dropped_output += len(data)
             return
         if self._trace is not None:
             self._trace(TO_HOST, data)
-        self._output.append((session, data))
-        self._output_bytes += len(data)
-        self._output_idle.clear()
-        self._output_wake.set()
+        self._output += data  # written once the inputs at hand are applied
 
-    def _drop_output(self, session: HostSession) -> None:
-        kept = deque(item for item in self._output if item[0] is not session)
-        self._output_bytes = sum(len(data) for _, data in kept)
-        self._output = kept
-        if not kept:
-            self._output_idle.set()
+    def _flush_output(self) -> None:
+        if not self._output:
+            return
+        data = bytes(self._output)
+        self._output.clear()
+        if self._session is None:
+            return
+        if self._fragments or self.engine.faults.fragment_max:
+            for chunk, pause in self.engine.faults.fragments(data):
+                self._fragments.append((chunk, pause))
+                self._fragment_bytes += len(chunk)
+            if self._fragment_timer is None:
+                self._write_fragments()
+        else:
+            self._session.write(data)
 
-    async def _write_host(self) -> None:
-        while True:
-            while self._output:
-                session, data = self._output.popleft()
-                chunks = [data]
-                while self._output and self._output[0][0] is session:
-                    chunks.append(self._output.popleft()[1])
-                data = b"".join(chunks)
-                self._output_bytes -= len(data)
-                if self.engine.faults.fragment_max:
-                    for chunk, pause in self.engine.faults.fragments(data):
-                        await session.write(chunk)
-                        if pause:
-                            await asyncio.sleep(pause)
-                else:
-                    await session.write(data)
-            self._output_idle.set()
-            self._output_wake.clear()
-            await self._output_wake.wait()
-
-    async def _read_host(self) -> None:
-        while True:
-            session = await self.link.attach()
-            if session is None:
-                self._post(_LinkGone())
+    def _write_fragments(self) -> None:
+        """Write the fragmented output, pausing after each piece as the fault says."""
+        self._fragment_timer = None
+        while self._fragments and self._session is not None:
+            chunk, pause = self._fragments.popleft()
+            self._fragment_bytes -= len(chunk)
+            self._session.write(chunk)
+            if pause:
+                loop = asyncio.get_running_loop()
+                self._fragment_timer = loop.call_later(pause, self._write_fragments)
                 return
-            self._post(_HostAttached(session))
-            while True:
-                await self._host_ready.wait()
-                data = await session.read()
-                if not data:
-                    break
-                # One chunk in flight: the engine task decides when the next may be read.
-                self._host_ready.clear()
-                self._post(_HostData(data))
-            self._post(_HostDetached(session))
+
+    def _drop_fragments(self) -> None:
+        if self._fragment_timer is not None:
+            self._fragment_timer.cancel()
+            self._fragment_timer = None
+        self._fragments.clear()
+        self._fragment_bytes = 0
 
 
 def _earliest(*deadlines: float | None) -> float | None:

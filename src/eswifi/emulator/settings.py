@@ -7,7 +7,9 @@ The engine never touches a file: ``Z1``/``Z2``/``Z3`` emit a ``SaveSettings`` ef
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
@@ -43,7 +45,7 @@ class SavedSettings:
         """Read a snapshot; missing fields keep ``factory`` values (older files still load)."""
         if not isinstance(data, Mapping):
             raise ConfigError("settings space must be a table")
-        return cls(
+        settings = cls(
             wifi=_load(factory.wifi, data.get("wifi", {}), "wifi"),
             access_point=_load(factory.access_point, data.get("access_point", {}), "access_point"),
             mac=_typed(data.get("mac", factory.mac), str, "mac"),
@@ -51,6 +53,23 @@ class SavedSettings:
                 data.get("product_name", factory.product_name), str, "product_name"
             ),
         )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Check every value is one the module's commands could have set.
+
+        Raises:
+            ConfigError: naming the first bad field, e.g. ``wifi.security: must be 0–5``.
+        """
+        values = {f"wifi.{name}": value for name, value in _record(self.wifi).items()}
+        values |= {f"access_point.{n}": v for n, v in _record(self.access_point).items()}
+        values |= {"mac": self.mac, "product_name": self.product_name}
+        for where, value in values.items():
+            rule = _RULES.get(where)
+            problem = rule(value) if rule is not None else None
+            if problem is not None:
+                raise ConfigError(f"{where}: {problem}, not {value!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,3 +132,61 @@ def _typed(value: object, expected: type, where: str) -> Any:
     if type(value) is not expected:
         raise ConfigError(f"{where} must be {expected.__name__}, not {type(value).__name__}")
     return value
+
+
+def _number(low: int, high: int) -> Callable[[Any], str | None]:
+    return lambda value: None if low <= value <= high else f"must be {low}–{high}"
+
+
+def _text(most: int, *, empty: bool = True) -> Callable[[Any], str | None]:
+    def check(value: str) -> str | None:
+        printable = all(0x20 <= ord(c) <= 0xFE for c in value)
+        if len(value) > most or not printable or (not value and not empty):
+            least = 0 if empty else 1
+            return f"must be {least}–{most} printable Latin-1 characters"
+        return None
+
+    return check
+
+
+def _ipv4(*, empty: bool = False) -> Callable[[Any], str | None]:
+    def check(value: str) -> str | None:
+        if empty and value == "":
+            return None
+        try:
+            ipaddress.IPv4Address(value)
+        except ValueError:
+            return "must be an IPv4 address" + (" or empty" if empty else "")
+        return None
+
+    return check
+
+
+_MAC = re.compile(r"[0-9A-F]{2}(:[0-9A-F]{2}){5}")
+_COUNTRY = re.compile(r"[A-Z]{2}")
+_RULES: Mapping[str, Callable[[Any], str | None]] = {
+    # the ranges of the commands that set each field (C1–CN, A1–Z6, Z4, ZN)
+    "wifi.ssid": _text(32),
+    "wifi.passphrase": _text(64),
+    "wifi.security": _number(0, 5),
+    "wifi.ip_version": _number(0, 0),
+    "wifi.static_ip": _ipv4(),
+    "wifi.static_mask": _ipv4(),
+    "wifi.static_gateway": _ipv4(),
+    "wifi.dns1": _ipv4(),
+    "wifi.dns2": _ipv4(),
+    "wifi.join_retries": _number(0, 10),
+    "wifi.auto_connect": _number(0, 3),
+    "wifi.wep_auth": _number(0, 1),
+    "wifi.country": lambda v: None if _COUNTRY.fullmatch(v) else "must be two capital letters",
+    "access_point.ssid": _text(32),
+    "access_point.ssid_mode": _number(0, 1),
+    "access_point.security": _number(0, 4),
+    "access_point.passphrase": _text(63),
+    "access_point.channel": _number(0, 13),
+    "access_point.max_clients": _number(1, 4),
+    "access_point.lease_time": _number(1, 65_535),
+    "access_point.ip": _ipv4(empty=True),
+    "mac": lambda v: None if _MAC.fullmatch(v) else "must be a MAC address XX:XX:XX:XX:XX:XX",
+    "product_name": _text(32, empty=False),
+}

@@ -28,13 +28,36 @@ TraceHook = Callable[[str, bytes], None]
 
 
 class TraceWriter:
-    """Writes trace lines to a text stream (the caller owns and closes the stream)."""
+    """Writes trace lines to a text stream (the caller owns and closes the stream).
 
-    def __init__(self, stream: TextIO, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self._stream = stream
+    A trace that cannot be written (a full disk, ``/dev/full``) never stops the module:
+    tracing stops, and ``on_error`` is told once.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        on_error: Callable[[OSError], None] | None = None,
+    ) -> None:
+        self._stream: TextIO | None = stream
         self._clock = clock
         self._start = clock()
+        self._on_error = on_error
+
+    @property
+    def stopped(self) -> bool:
+        """Tracing stopped after a write error."""
+        return self._stream is None
 
     def __call__(self, direction: str, data: bytes) -> None:
+        if self._stream is None:
+            return
         elapsed = self._clock() - self._start
-        self._stream.write(f"{elapsed:.6f} {direction} {escape(data)}\n")
+        try:
+            self._stream.write(f"{elapsed:.6f} {direction} {escape(data)}\n")
+        except OSError as exc:
+            self._stream = None
+            if self._on_error is not None:
+                self._on_error(exc)

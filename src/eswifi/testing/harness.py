@@ -146,6 +146,7 @@ class EmulatorHarness(FaultControls):
                     self._output += effect.data
                 elif isinstance(effect, m.SaveSettings):
                     self.saved_settings = effect.snapshot
+                    self.engine.receive_net(m.SettingsSaved(request=effect.request), now=self.now)
                 elif isinstance(effect, m.PinChanged):
                     self.edges.append(effect)
                 elif isinstance(effect, m.LinkRateChanged):

@@ -53,13 +53,14 @@ def factory_reset(module: ModuleEngine, command: CommandLine) -> Outcome:
 
 
 def save_settings(module: ModuleEngine, command: CommandLine) -> Outcome:
-    module.store_settings(module.stored_settings.with_current(module.live_settings()))
-    return OK
+    return module.store_settings(module.stored_settings.with_current(module.live_settings()), OK)
 
 
 def clear_settings(module: ModuleEngine, command: CommandLine) -> Outcome:
-    module.store_settings(module.stored_settings.with_current(None))
-    return Done(text=b"\r\n[EEPROM ] Erasing\r\n[EEPROM ] Complete")
+    return module.store_settings(
+        module.stored_settings.with_current(None),
+        Done(text=b"\r\n[EEPROM ] Erasing\r\n[EEPROM ] Complete"),
+    )
 
 
 def select_settings_space(module: ModuleEngine, command: CommandLine) -> Outcome:
@@ -68,8 +69,7 @@ def select_settings_space(module: ModuleEngine, command: CommandLine) -> Outcome
     space = args.integer(command, 0, 0, SPACES - 1)
     if space is None or len(command.args) > 1:
         return error(ErrorCode.BAD_ARGUMENT)
-    module.store_settings(replace(module.stored_settings, selected=space))
-    return OK
+    return module.store_settings(replace(module.stored_settings, selected=space), OK)
 
 
 def reset(module: ModuleEngine, command: CommandLine) -> Outcome:
