@@ -177,3 +177,15 @@ class _NoLink:
 
     async def aclose(self) -> None:
         pass
+
+
+def test_uart_messages_held_during_a_command_are_bounded(joined: EmulatorHarness) -> None:
+    depth = UART_C6.mr_queue_depth
+    assert joined.send(b"S3=10\rabc") == b""  # busy: waiting for the rest of the payload
+    for _ in range(depth):
+        joined.vanish("eswifi-lab")  # Link Down
+        joined.appear("eswifi-lab")  # Link Up: two messages a cycle
+    assert joined.output() == b""  # never inside a command
+    after = joined.advance(5.0)  # S2 passes: the reply, then what was held
+    assert after.count(b"[INFO   ] Link") == depth
+    assert after.endswith(b"[INFO   ] Link Up\r\nOK\r\n> ")  # the newest are kept

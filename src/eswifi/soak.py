@@ -47,6 +47,7 @@ PROMPT = b"\r\n> "
 OK_END = b"\r\nOK\r\n> "
 ERROR_END = b"ERROR\r\n> "
 RESET_REPLY = b"\r\nReset" + PROMPT
+SEND_FAILED = b"\r\n-1\r\n\r\nERROR\r\n> "
 READ_SIZE = 1460
 UDP_BURST = 100
 UDP_PAUSE = 0.005
@@ -69,6 +70,8 @@ class Counts:
     next_client: int = 0
     churn_connects: int = 0
     churn_resets: int = 0
+    churn_sends: int = 0
+    churn_send_failed: int = 0
     echo_bytes: int = 0
     flood_bytes: int = 0
     datagrams_sent: int = 0
@@ -108,7 +111,8 @@ class Report:
             f"  (tolerance +{RSS_TOLERANCE_KIB} kB)",
             f"  rounds {c.rounds}, console re-attaches {c.reattaches}, ZR resets {c.resets},"
             f" P5=10 next-client {c.next_client}",
-            f"  churn connects {c.churn_connects} (of which reset mid-send {c.churn_resets})",
+            f"  churn connects {c.churn_connects} (of which reset mid-send {c.churn_resets}),"
+            f" S3 answers to them {c.churn_sends} sent, {c.churn_send_failed} -1 (peer gone)",
             f"  echo bytes both ways {c.echo_bytes} (SHA-256 equal), flood bytes read"
             f" {c.flood_bytes} (SHA-256 equal)",
             f"  UDP datagrams sent {c.datagrams_sent}, read and verified {c.datagrams_read}",
@@ -317,7 +321,13 @@ class Host:
         assert console is not None
         console.ok(b"P0=0")
         for _ in range(self.rng.randint(1, 4)):
-            console.read_data()
+            if console.read_data() is not None:
+                # Answer the client, who may be resetting at this very moment.
+                data = self.rng.randbytes(self.rng.randint(1, READ_SIZE))
+                reply = console.command(b"S3=%d" % len(data), data)
+                if reply not in (b"\r\n%d%s" % (len(data), OK_END), SEND_FAILED):
+                    raise SoakFailure(f"S3 to a churning client answered {reply!r}")
+                self.counts.add("churn_sends" if reply != SEND_FAILED else "churn_send_failed")
             console.ok(b"P5=10")
             self.counts.add("next_client")
 
@@ -404,6 +414,11 @@ class Peers:
             self.counts.add("churn_connects")
             with peer, contextlib.suppress(OSError):
                 peer.sendall(rng.randbytes(rng.randint(0, 4000)))
+                if rng.random() < 0.5:
+                    # Wait a moment for the module's answer: the close or reset below then
+                    # often lands while the module is sending.
+                    peer.settimeout(rng.uniform(0.01, 0.3))
+                    peer.recv(rng.randint(1, 2000))
                 if rng.random() < 0.5:
                     peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     self.counts.add("churn_resets")

@@ -38,6 +38,8 @@ class ScriptedModule:
     def __init__(self, answer: Answer, *, spi: bool = False) -> None:
         self.answer = answer
         self.spi = spi
+        self.counted = True
+        """The firmware knows R4 (else it answers Unknown Command)."""
         self.lines: list[str] = []
         self.payloads: list[bytes] = []
         self._pending = bytearray()
@@ -62,7 +64,9 @@ class ScriptedModule:
             self.lines.append(line)
             if line.startswith("R2="):
                 self.read_wait = int(line[3:]) / 1000
-            if line == "R4":
+            if line == "R4" and not self.counted:
+                reply = b"\r\n\r\nERROR: Unknown Command\r\n> "
+            elif line == "R4":
                 reply = as_counted(self.answer("R0", payload))
             else:
                 reply = self.answer(line, payload)
@@ -241,3 +245,27 @@ def test_ping_scan_and_reset() -> None:
         sock.recv(1)
     sock.close()  # nothing left to close on the module
     assert link.lines[-1] == "ZR"
+
+
+def test_firmware_without_r4_is_read_with_r0() -> None:
+    reads = [b"\r\nA\r\nOK\r\n> B\r\nOK\r\n> ", b"\r\nmore\r\nOK\r\n> "]
+
+    def answer(line: str, payload: bytes) -> bytes | None:
+        if line == "C?":
+            return value("lab,pw,3,1,0,10.0.0.2,255.255.255.0,10.0.0.1,10.0.0.1,0.0.0.0,5,0,0,US,1")
+        if line == "P6=1":
+            return b"\r\n[TCP  RC] Connecting to 10.1.2.3\r\nOK\r\n> "
+        if line == "R0":
+            return reads.pop(0)
+        return None
+
+    module, link = module_with(answer)
+    link.counted = False
+    with module.socket() as sock:
+        sock.settimeout(5)
+        sock.connect(("10.1.2.3", 80))
+        # Arriving whole, data holding the terminator is still read exactly with R0.
+        assert sock.recv(100) == b"A\r\nOK\r\n> B"
+        assert sock.recv(100) == b"more"
+    reads_sent = [line for line in link.lines if line in ("R0", "R4")]
+    assert reads_sent == ["R4", "R0", "R0"]  # R4 is tried once, then R0 from then on

@@ -388,3 +388,19 @@ def test_scan_resolve_ping_and_reset_against_the_emulator(module: Module, link: 
     server.close()
     assert module.sockets() == (None, None, None, None)
     assert module.join("eswifi-lab", "eswifi-pass") == "127.0.0.1"
+
+
+def test_raw_queries_keep_the_register_cache(
+    module: Module, link: EngineLink, recorder: Recorder
+) -> None:
+    with serve(module) as server:
+        peer = link.network.connect("127.0.0.1", 8080, source=PEER)
+        peer.send(b"abc")
+        conn, _ = server.accept()
+        assert conn.recv(10) == b"abc"
+        assert module.command("P?").ok and module.command("CS").value == "1"
+        peer.send(b"de")
+        recorder.lines.clear()
+        assert conn.recv(10) == b"de"
+        assert recorder.lines == [b"R4"]  # no P0/R1/R2 again
+        conn.close()

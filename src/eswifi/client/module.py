@@ -211,14 +211,16 @@ class Module:
     ) -> Reply:
         """Send one command line as typed (``"P?"``, ``"S3=5"`` with ``payload=b"hello"``).
 
-        The module's register cache is dropped, since the command may change anything.
+        The module's register cache is dropped, since the command may change anything;
+        queries that only show settings (``P?``, ``C?``, ``CS`` …) keep it.
 
         Raises:
             CommandError: the module answered ERROR (only with ``check=True``).
             LinkTimeout, LinkError, RemoteProtocolError: see :meth:`CommandChannel.transact`.
         """
         with self._lock:
-            self._invalidate()
+            if not _is_query(line):
+                self._invalidate()
             reply = self.channel.transact_line(line, payload=payload, timeout=timeout)
             if check and not reply.ok:
                 raise _command_error(reply)
@@ -562,6 +564,17 @@ class Module:
 def _command_error(reply: Reply) -> CommandError:
     detail = reply.message or reply.text.strip().replace("\r\n", " / ") or "module answered ERROR"
     return CommandError(reply.command, reply.raw, detail)
+
+
+_QUERIES = frozenset({"CS", "CR", "CV"})
+"""Commands without ``?`` that only show something."""
+
+
+def _is_query(line: str | bytes) -> bool:
+    """Whether a typed command line only shows settings (changes no register)."""
+    text = line.decode("latin-1") if isinstance(line, bytes) else line
+    code = text.strip()
+    return len(code) == 2 and (code.endswith("?") or code in _QUERIES)
 
 
 def _is_ipv4(text: str) -> bool:

@@ -393,6 +393,8 @@ class ModuleEngine:
         if self.profile.link is LinkProfile.SPI:
             self.mr_queue.push(message)
         elif self.busy:
+            if len(self._pending_async) >= self.profile.mr_queue_depth:
+                del self._pending_async[0]  # bounded as the MR queue: the oldest goes
             self._pending_async.append(message)
         else:
             self._effects.append(m.HostWrite(data=framing.uart_async(message)))
