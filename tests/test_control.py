@@ -70,6 +70,9 @@ class _Link:
     async def attach(self):
         await asyncio.Event().wait()
 
+    def host_present(self) -> bool:
+        return False
+
     async def aclose(self) -> None:
         pass
 

@@ -175,6 +175,9 @@ class _NoLink:
     async def attach(self) -> None:
         await asyncio.Event().wait()
 
+    def host_present(self) -> bool:
+        return False
+
     async def aclose(self) -> None:
         pass
 

@@ -132,6 +132,9 @@ class FakeLink:
     async def attach(self) -> HostSession | None:
         return await self.hosts.get()
 
+    def host_present(self) -> bool:
+        return False
+
     async def aclose(self) -> None:
         pass
 

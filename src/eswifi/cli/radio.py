@@ -222,5 +222,6 @@ async def _run(runtime: ModuleRuntime, line: str) -> str:
         if not done.done():
             done.set_result(run_control_command(runtime.engine, line, now=now))
 
+    await runtime.host_caught_up()
     runtime.submit(action)
     return await done

@@ -104,6 +104,10 @@ class HostLink(Protocol):
         """Wait for the next host; None once no host can ever attach again."""
         ...
 
+    def host_present(self) -> bool:
+        """A host has the link open now, though :meth:`attach` may not have returned it yet."""
+        ...
+
     async def aclose(self) -> None:
         """Detach the host, if any, and release the link."""
         ...
@@ -271,6 +275,9 @@ class TcpConsoleLink:
             await self._arrived.wait()
         return None
 
+    def host_present(self) -> bool:
+        return self._attached is not None
+
     async def aclose(self) -> None:
         if self._closed:
             return
@@ -330,6 +337,9 @@ class _FdLink:
             return None
         self._handed_out = True
         return self
+
+    def host_present(self) -> bool:
+        return not (self._closed or self._eof)
 
     def start(self, on_data: OnData, on_lost: OnLost) -> None:
         self._on_data, self._on_lost = on_data, on_lost
@@ -575,6 +585,9 @@ class PtyLink:
                 return self._session
             await asyncio.sleep(ATTACH_POLL)
         return None
+
+    def host_present(self) -> bool:
+        return not self._closed and not self._hung_up()
 
     def _hung_up(self) -> bool:
         return any(events & select.POLLHUP for _, events in self._poll.poll(0))

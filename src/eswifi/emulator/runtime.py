@@ -30,13 +30,15 @@ from typing import Any, Protocol
 from eswifi.emulator import messages as m
 from eswifi.emulator.backends.asyncio_net import AsyncioNetwork
 from eswifi.emulator.engine import ModuleEngine
-from eswifi.emulator.links import HostLink, HostSession
+from eswifi.emulator.links import ATTACH_POLL, HostLink, HostSession
 from eswifi.emulator.trace import TO_HOST, TO_MODULE, TraceHook
 
 HOST_BACKLOG_LIMIT = 64 * 1024
 """Unprocessed host bytes above which the host link is not read."""
 OUTPUT_LIMIT = 1024 * 1024
 """Bytes queued for a host that is not reading, beyond which output is dropped."""
+ATTACH_CATCH_UP = 1.0
+"""Seconds a control command waits for a host that opened the link to be attached."""
 DATAGRAM_BACKLOG = 1024
 """Received datagrams waiting for the engine beyond which new ones are dropped, as a
 full network stack drops UDP; TCP needs no such bound (the engine pauses reading)."""
@@ -158,6 +160,17 @@ class ModuleRuntime:
     def host_attached(self) -> bool:
         """A host is attached to the link."""
         return self._session is not None
+
+    async def host_caught_up(self, limit: float = ATTACH_CATCH_UP) -> None:
+        """Wait (at most ``limit`` seconds) until a host that has the link open is attached.
+
+        A host may open the link and pulse RESET on the control channel at once; the
+        attach must reach the engine first, or the boot output would go to nobody.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        while self._session is None and self.link.host_present() and loop.time() < deadline:
+            await asyncio.sleep(ATTACH_POLL)
 
     def submit(self, action: Callable[[float], object]) -> None:
         """Run ``action(now)`` on the engine between two inputs, then carry out the
