@@ -388,6 +388,37 @@ async def test_connect_reports_the_local_port() -> None:
 
 
 @async_test
+async def test_connect_from_a_port_another_host_program_holds_goes_out_from_a_free_one() -> None:
+    accepted: asyncio.Queue[int] = asyncio.Queue()
+
+    async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.put_nowait(writer.get_extra_info("peername")[1])
+        writer.close()
+
+    server = await asyncio.start_server(on_client, HOST, 0)
+    with socket.socket() as holder:  # listening: no SO_REUSEADDR bind can share its port
+        holder.bind((HOST, 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        async with server, backend() as (network, events):
+            network.execute(
+                m.Connect(
+                    conn=12,
+                    transport=m.Transport.TCP,
+                    host=HOST,
+                    port=server.sockets[0].getsockname()[1],
+                    local_host=HOST,
+                    local_port=taken,
+                    keepalive=None,
+                )
+            )
+            event = await events.next()
+            assert isinstance(event, m.Connected) and event.conn == 12, event
+            source = await asyncio.wait_for(accepted.get(), WAIT)
+            assert source == event.local_port != taken
+
+
+@async_test
 async def test_connect_to_a_closed_port_fails() -> None:
     async with backend() as (network, events):
         # (UDP has no connect: its sockets are tested in test_backend_transport.py.)

@@ -10,7 +10,9 @@
     ├── ConfigError (+ValueError) a radio/profile/CLI setting is invalid
     ├── LinkError                the host link failed
     │   ├── LinkTimeout (+TimeoutError)
-    │   └── LinkClosed  (+ConnectionError)
+    │   ├── LinkClosed  (+ConnectionError)
+    │   ├── LinkRefused (+ConnectionRefusedError)  nothing listens at a socket:// address
+    │   └── ConsoleBusy              another host is attached to the emulator's console
     └── SocketError (+OSError)   raised by the client's socket facade
         ├── SocketTimeout     (+TimeoutError)
         ├── WouldBlock        (+BlockingIOError)
@@ -72,6 +74,14 @@ class LinkTimeout(LinkError, TimeoutError):
 
 class LinkClosed(LinkError, ConnectionError):
     """The host link was closed."""
+
+
+class LinkRefused(LinkError, ConnectionRefusedError):
+    """Nothing listens at the address of a ``socket://`` link."""
+
+
+class ConsoleBusy(LinkError):
+    """The emulator's console already serves another host and refused this one."""
 
 
 class SocketError(EsWifiError, OSError):

@@ -49,7 +49,9 @@ def open_module(args: argparse.Namespace) -> Module:
     Raises:
         LinkError: the link cannot be opened.
     """
-    return Module.open(args.url, args.link, baudrate=args.baudrate, timeout=args.timeout)
+    return Module.open(
+        args.url, args.link, baudrate=args.baudrate, timeout=args.timeout, fresh=False
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ from typing import Protocol
 
 import serial
 
+from eswifi.client.diagnose import check_url, open_failure
 from eswifi.client.protocol import ClientProtocol
 from eswifi.errors import LinkClosed, LinkError, LinkTimeout, RemoteProtocolError
 from eswifi.wire.framing import escape
@@ -102,12 +103,15 @@ class SerialLink:
         """Open any pyserial URL or device path.
 
         Raises:
-            LinkError: the port cannot be opened.
+            LinkRefused: nothing listens at a ``socket://`` address.
+            LinkError: the port cannot be opened (a bare ``host:port`` is refused with a
+                hint to write ``socket://host:port``).
         """
+        check_url(url)
         try:
             port = serial.serial_for_url(url, baudrate=baudrate, timeout=0)
         except (serial.SerialException, OSError, ValueError) as exc:
-            raise _wrap(exc, f"cannot open {url}") from exc
+            raise open_failure(url, exc) from exc
         return cls(port)
 
     @property
@@ -160,10 +164,16 @@ class SerialLink:
             raise _wrap(exc, "cannot discard input") from exc
 
     def close(self) -> None:
+        # pyserial's socket:// skips closing its socket when shutdown() fails, as it does
+        # on a connection the other end reset: close it here too.
+        sock = getattr(self._port, "_socket", None)
         try:
             self._port.close()
         except (serial.SerialException, OSError) as exc:  # pragma: no cover - best effort
             logger.debug("closing the port failed: %s", exc)
+        finally:
+            if sock is not None:
+                sock.close()
         # pyserial's spy:// opens its ?file= trace and never closes it.
         output = getattr(getattr(self._port, "formatter", None), "output", None)
         if output is not None and output not in (sys.stdout, sys.stderr):

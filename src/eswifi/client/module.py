@@ -29,11 +29,13 @@ from types import TracebackType
 from typing import Literal, Self
 
 from eswifi.client import pins
+from eswifi.client.diagnose import RecordingLink, first_reply_failure
 from eswifi.client.link import CommandChannel, Link, SerialLink, Trace
-from eswifi.client.socket import EsWifiSocket
+from eswifi.client.socket import MAX_PAYLOAD, EsWifiSocket
 from eswifi.errors import (
     CommandError,
     LinkError,
+    LinkTimeout,
     NameResolutionError,
     RemoteProtocolError,
     SocketError,
@@ -46,6 +48,8 @@ JOIN_TIMEOUT = 30.0
 """Seconds a join (C0) may take."""
 DYNAMIC_PORTS = (49152, 65535)
 """Where ``bind(("", 0))`` and client sockets take their local port from."""
+DRAIN_POLLS = 16
+"""Bound on the ``MR`` polls that drain an SPI module's stale messages."""
 
 _MAC = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}")
 _INFO_LINE = re.compile(r"[^,]*(?:,[^,]*){5,}")
@@ -84,6 +88,7 @@ class NetworkStatus:
     """What ``C?`` reports (spec §3.1)."""
 
     ssid: str
+    passphrase: str
     security: int
     dhcp: bool
     ip: str
@@ -156,8 +161,14 @@ class Module:
         timeout: float = 10.0,
         trace: Trace | None = None,
         control: str | tuple[str, int] | None = None,
+        fresh: bool = True,
     ) -> Module:
-        """Open a module at a pyserial URL or device path.
+        """Open a module at a pyserial URL or device path and check that it answers.
+
+        The module keeps its state between host programs, as the real one does; with
+        ``fresh`` (the default) :meth:`start_fresh` closes whatever sockets an earlier
+        program left open. ``fresh=False`` leaves the module exactly as it is (``eswifi
+        send`` and ``eswifi term`` open it that way).
 
         Args:
             url: ``/dev/ttyUSB0``, ``/dev/pts/7``, ``socket://127.0.0.1:7000``, ``loop://``,
@@ -168,16 +179,88 @@ class Module:
 
         Raises:
             ValueError: ``link`` is neither ``"uart"`` nor ``"spi"``.
-            LinkError: the port cannot be opened.
+            LinkRefused: nothing listens at a ``socket://`` address.
+            ConsoleBusy: the emulator's console already serves another host.
+            LinkError: the port cannot be opened, or closed before the module answered.
+            LinkTimeout, RemoteProtocolError: the module did not answer its first command.
         """
         if link not in ("uart", "spi"):
             raise ValueError(f"link must be 'uart' or 'spi', not {link!r}")
         serial_link = SerialLink.open(url, baudrate=baudrate)
         module = cls(serial_link, spi=link == "spi", timeout=timeout, trace=trace, control=control)
-        module.channel.discard()
+        try:
+            module._attach(url)
+            if fresh:
+                module.start_fresh()
+        except BaseException:
+            module.close()
+            raise
         return module
 
+    def _attach(self, url: str) -> None:
+        """Drop stale input and ask ``CS``, keeping what arrives first to explain a failure;
+        a module that does not answer is brought back to a reply boundary once."""
+        recorder = RecordingLink(self.channel.link)
+        self.channel.link = recorder
+        try:
+            recorder.discard_input()
+            self.channel.protocol.reset()
+            try:
+                self._run("CS")
+            except LinkTimeout:
+                self._unstick()
+                self._run("CS")
+        except (LinkError, RemoteProtocolError) as exc:
+            better = first_reply_failure(url, recorder.seen, exc)
+            if better is None:
+                raise
+            raise better from exc
+        finally:
+            self.channel.link = recorder.link
+
+    def _unstick(self) -> None:
+        """Bring back a module that did not answer, e.g. one an earlier program left
+        halfway through an ``S3`` payload: pulse its RESET pin when there is a control
+        channel; else (UART) complete any payload with CRs, each extra CR being an empty
+        command that only prints a prompt, and resynchronise the link."""
+        if self.control is not None:
+            self.reset(hard=True, timeout=self.channel.timeout)
+            return
+        if not self.channel.spi:
+            filler = b"\r" * MAX_PAYLOAD
+            if self.channel.trace is not None:
+                self.channel.trace("tx", filler)
+            self.channel.link.write(filler)
+        self.channel.resync()
+
     # ------------------------------------------------------------------ lifecycle
+
+    def start_fresh(self) -> None:
+        """Close every module socket and stop every server, whoever opened them.
+
+        Sends ``P0=n``, ``P6=0`` (client connection) and ``P5=0`` (server) for each of the
+        four module sockets, then drops the async messages received so far (on SPI after
+        fetching them with ``MR``). The network stays joined: :meth:`join` to the same
+        network returns at once; :meth:`reset` also forgets it. Socket objects of this
+        module are closed as by a reset. :meth:`open` calls this unless ``fresh=False``.
+
+        Raises:
+            LinkTimeout, LinkError, RemoteProtocolError: the module did not answer.
+        """
+        with self._lock:
+            self._lose_sockets()
+            self._invalidate()
+            for slot in range(SOCKET_COUNT):
+                self._select(slot)
+                self._run("P6", 0, check=False)
+                self._run("P5", 0, check=False)
+            if self.channel.spi:
+                for _ in range(DRAIN_POLLS):
+                    before = self.channel.message_count
+                    self._run("MR", check=False)
+                    if self.channel.message_count == before:
+                        break
+            self.channel.take_messages()
 
     def close(self) -> None:
         """Close every socket (best effort) and the link."""
@@ -274,6 +357,7 @@ class Module:
         tail = fields[-13:]
         return NetworkStatus(
             ssid=",".join(fields[: len(fields) - 14]),
+            passphrase=fields[-14],
             security=_int(tail[0]),
             dhcp=tail[1] == "1",
             ip=tail[3],
@@ -326,7 +410,9 @@ class Module:
     ) -> str:
         """Join a network; returns the module's IP address.
 
-        ``security`` defaults to WPA2 with a passphrase and open without one.
+        ``security`` defaults to WPA2 with a passphrase and open without one. When the
+        module is already joined to this network with these settings (``C?``), nothing is
+        sent and its address is returned; joined to another one, it leaves it first.
 
         Raises:
             ValueError: the SSID or passphrase contains a comma (the module splits on it).
@@ -338,6 +424,13 @@ class Module:
         if security is None:
             security = Security.WPA2 if passphrase else Security.OPEN
         with self._lock:
+            current = self.status()
+            if current.connected:
+                same = current.ssid == ssid and current.security == int(security)
+                if same and (security == Security.OPEN or current.passphrase == passphrase):
+                    self._ip = current.ip
+                    return current.ip
+                self.leave()
             self._run("C1", ssid)
             if passphrase:
                 self._run("C2", passphrase)
@@ -437,9 +530,7 @@ class Module:
                 self._run("ZR", timeout=timeout)
             self._invalidate()
             self._ip = None
-            for sock in self._sockets:
-                if sock is not None:
-                    sock._network_lost()
+            self._lose_sockets()
 
     # ------------------------------------------------------------------ sockets
 
@@ -529,6 +620,12 @@ class Module:
     def _forget(self, slot: int, *codes: str) -> None:
         for code in codes:
             self._registers[slot].pop(code, None)
+
+    def _lose_sockets(self) -> None:
+        """Every socket object learns that its module socket is gone."""
+        for sock in list(self._sockets):
+            if sock is not None:
+                sock._network_lost()
 
     def _invalidate(self) -> None:
         self._selected = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import socket
 import struct
 from collections import deque
@@ -56,6 +57,21 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__
+
+
+def _bind_client(sock: socket.socket, host: str, port: int) -> None:
+    """Bind a client connection's local end to the module's port ``port`` (P2).
+
+    The module has a port space of its own; the emulator shares the host's. When another
+    program on the host holds ``port`` (often a connection of its own in TIME_WAIT), the
+    connection goes out from a free port instead of failing, as it would on the module.
+    """
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        if not port or exc.errno != errno.EADDRINUSE:
+            raise
+        sock.bind((host, 0))
 
 
 _LINGER_RESET = struct.pack("ii", 1, 0)
@@ -407,7 +423,7 @@ class AsyncioNetwork:
                 # A fixed local port (P2) is reused at once, as lwIP's SO_REUSE allows.
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if request.local_host or request.local_port:
-                sock.bind((request.local_host or "0.0.0.0", request.local_port))
+                _bind_client(sock, request.local_host or "0.0.0.0", request.local_port)
             await self.loop.sock_connect(sock, (request.host, request.port))
             handed, sock = sock, None
             await self.loop.create_connection(
