@@ -3,8 +3,9 @@
 The first line on stdout names the link (``link: socket://127.0.0.1:40123`` or
 ``link: /dev/pts/5``) so scripts can read it; with ``--stdio`` stdout is the link and
 nothing else is printed there. With ``--control`` the next line names the control socket
-(``control: 127.0.0.1:40124``). SIGINT and SIGTERM close every socket and exit with 0; a
-bad radio file, firmware name or state file exits with 2 before the link opens.
+(``control: 127.0.0.1:40124``). SIGINT and SIGTERM close every socket; the exit status
+is then 130 (SIGINT, Ctrl-C) or 0 (SIGTERM). A bad radio file, firmware name or state file
+exits with 2 before the link opens.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from eswifi.cli import radio
+from eswifi.cli.exits import EXIT_INTERRUPTED
 from eswifi.emulator.links import HostLink, PtyLink, StdioLink, TcpConsoleLink
 from eswifi.emulator.profile import LinkProfile
 from eswifi.emulator.runtime import ModuleRuntime
@@ -88,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_emulate(args))
     except KeyboardInterrupt:  # before the signal handlers were installed
-        return 0
+        return EXIT_INTERRUPTED
 
 
 async def _emulate(args: argparse.Namespace) -> int:
@@ -132,10 +134,10 @@ async def _emulate(args: argparse.Namespace) -> int:
                     host, port = server.sockets[0].getsockname()[:2]
                     if not args.stdio:
                         print(f"control: {host}:{port}", flush=True)
-                await _run_until_signal(runtime)
+                signum = await _run_until_signal(runtime)
     finally:
         await link.aclose()
-    return 0
+    return EXIT_INTERRUPTED if signum == signal.SIGINT else 0
 
 
 def _trace_failed(exc: OSError) -> None:
@@ -156,26 +158,28 @@ async def _open_link(args: argparse.Namespace) -> HostLink:
     return await TcpConsoleLink.open(host, port)
 
 
-async def _run_until_signal(runtime: ModuleRuntime) -> None:
+async def _run_until_signal(runtime: ModuleRuntime) -> int | None:
+    """Run until the runtime ends (None) or SIGINT/SIGTERM stops it (that signal)."""
     loop = asyncio.get_running_loop()
     runner = asyncio.create_task(runtime.run())
-    stopping = False
+    stopping: int | None = None
 
-    def stop() -> None:
+    def stop(signum: int) -> None:
         nonlocal stopping
-        stopping = True
+        stopping = signum
         runner.cancel()
 
     installed = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # no loop signal handlers on Windows
-            loop.add_signal_handler(signum, stop)
+            loop.add_signal_handler(signum, stop, signum)
             installed.append(signum)
     try:
         await runner
     except asyncio.CancelledError:
-        if not stopping:
+        if stopping is None:
             raise
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
+    return stopping
