@@ -49,7 +49,8 @@ def foreground(*args: str) -> list[str]:
 class ScriptedModule:
     """A module played by the test on ``socket://127.0.0.1:PORT``, one host at a time.
 
-    A thread reads the host's command lines. The client's resync marker (``R1=a``,
+    A thread reads the host's command lines. ``CS`` (the client's first command) and the
+    client's resync marker (``R1=a``,
     ``R2=b``, ``R?``) is answered as a module would, except while the module is *busy*
     (working on a command the test has not answered): a real module answers nothing
     before it has finished, so those answers wait for :meth:`finish`. Every other line is
@@ -110,6 +111,8 @@ class ScriptedModule:
             if code in self._registers and value:
                 self._registers[code] = value
                 answer = b"\r\n\r\nOK\r\n> "
+            elif line == b"CS":  # the client's first command: is the module there?
+                answer = b"\r\n1\r\nOK\r\n> "
             elif line == b"R?":
                 answer = b"\r\n%s,%s,0\r\nOK\r\n> " % (
                     self._registers[b"R1"],
