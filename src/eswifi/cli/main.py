@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Callable, Sequence
 
 from eswifi import __version__
-from eswifi.cli import demo, emulate, radio, send, soak, term
+from eswifi.cli import bench, demo, emulate, radio, send, soak, term
 from eswifi.cli.exits import EXIT_INTERRUPTED
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
@@ -19,7 +19,7 @@ Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], Non
 SUBCOMMANDS: tuple[Register, ...] = (
     emulate.register,
     demo.register,
-    demo.register_bench,
+    bench.register,
     term.register,
     send.register,
     radio.register_example,
