@@ -319,6 +319,12 @@ class ModuleEngine:
         """A command is in progress (reading its payload or waiting)."""
         return self._command is not None
 
+    @property
+    def open_ids(self) -> tuple[frozenset[int], frozenset[int]]:
+        """The connection ids and listener ids the engine holds open (the backend must
+        hold exactly these once it carried out every effect)."""
+        return frozenset(self._conn_slots), frozenset(self._listener_slots)
+
     # ------------------------------------------------------------------ for handlers
 
     @property
