@@ -67,8 +67,10 @@ def first_reply_failure(url: str, seen: bytes, exc: EsWifiError) -> EsWifiError 
     :class:`RecordingLink`). Returns None when there is nothing better to say than ``exc``.
     """
     refused = BUSY_TEXT in seen
-    if not refused and isinstance(exc, LinkClosed) and url.startswith("socket://"):
-        # pyserial drops what arrives while it opens, so the refusal may not have been seen.
+    hung_up = isinstance(exc, LinkClosed) or _caused_by(exc, ConnectionError)
+    if not refused and hung_up and url.startswith("socket://"):
+        # pyserial drops what arrives while it opens, and a reset connection drops what
+        # was not read yet, so the refusal may not have been seen (whole).
         refused = BUSY_LINE.startswith(seen)
     if refused:
         return ConsoleBusy(
@@ -122,11 +124,16 @@ class RecordingLink:
 
 def _refused(exc: BaseException) -> bool:
     """Whether ``exc`` or an exception it was raised from is a refused connection."""
+    return _caused_by(exc, ConnectionRefusedError) or "connection refused" in str(exc).lower()
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``exc`` or an exception it was raised from (or during) is a ``kind``."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, ConnectionRefusedError):
+        if isinstance(current, kind):
             return True
         current = current.__cause__ or current.__context__
-    return "connection refused" in str(exc).lower()
+    return False
