@@ -173,6 +173,31 @@ async def test_clients_wait_in_the_backlog_and_are_accepted_in_arrival_order() -
 
 
 @async_test
+async def test_the_next_accept_may_be_asked_for_as_soon_as_a_client_is_announced() -> None:
+    events = Events()
+
+    def post(event: m.NetEvent) -> None:
+        events(event)
+        if isinstance(event, m.Accepted) and event.conn == 1:
+            # The runtime applies events at once: the engine asks for the next client
+            # from inside the callback that announced this one.
+            network.execute(m.AcceptNext(listener=1, conn=2))
+
+    network = AsyncioNetwork(post)
+    try:
+        port = await listen(network, events)
+        first, second = await Client.connect(port), await Client.connect(port)
+        network.execute(m.AcceptNext(listener=1, conn=1))
+        accepted = [await events.next(), await events.next()]
+        assert [type(event) for event in accepted] == [m.Accepted, m.Accepted]
+        assert [event.conn for event in accepted] == [1, 2]  # type: ignore[attr-defined]
+        for client in (first, second):
+            await client.close()
+    finally:
+        await network.aclose()
+
+
+@async_test
 async def test_data_flows_both_ways() -> None:
     async with backend() as (network, events):
         port = await listen(network, events)

@@ -133,7 +133,7 @@ def test_console_host_can_leave_and_come_back_to_the_same_module(tmp_path: Path)
         with serial.serial_for_url(module.url, timeout=WAIT) as console:
             assert exchange(console, b"CS\r") == b"\r\n1" + OK_END
             assert exchange(console, b"P0\r") == b"\r\n3" + OK_END
-        assert stopped(module, signal.SIGINT) == 0, module.errors()
+        assert stopped(module, signal.SIGINT) == 130, module.errors()
 
 
 @pytest.mark.subprocess
@@ -177,7 +177,7 @@ def test_pty_link_can_be_closed_and_reopened(tmp_path: Path) -> None:
                 reply = exchange(port, b"I?\r", OK_END)
                 assert reply.startswith(b"\r\nISM43362-M3G-L44,C6.2.1.11,")
                 assert exchange(port, b"P0\r") == b"\r\n0" + OK_END
-        assert stopped(module, signal.SIGINT) == 0, module.errors()
+        assert stopped(module, signal.SIGINT) == 130, module.errors()
 
 
 @pytest.mark.subprocess

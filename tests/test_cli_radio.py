@@ -163,7 +163,7 @@ def test_radio_file_and_firmware_choice(tmp_path: Path) -> None:
             "eswifi-lab",
             "office",
         ]
-        assert stopped(module, signal.SIGINT) == 0, module.errors()
+        assert stopped(module, signal.SIGINT) == 130, module.errors()
 
 
 @pytest.mark.parametrize(

@@ -195,3 +195,43 @@ def test_watch_pins_sends_a_line_per_edge() -> None:
     ]
     assert all(float(t) >= 0 for _, _, t in edges)
     assert lines[6].startswith("ok reset=1 wakeup=0 ready=1 power=running")
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["rssi eswifi-lab -999", "rssi eswifi-lab 5", "rssi eswifi-lab -101"],
+)
+def test_rssi_out_of_range_is_refused(module: EmulatorHarness, line: str) -> None:
+    assert control(module, line).startswith("error: rssi must be -100 to 0 dBm")
+    assert "eswifi-lab:up:-48" in control(module, "status")
+
+
+def test_station_rssi_out_of_range_is_refused(module: EmulatorHarness) -> None:
+    module.send(b"AD\r")
+    assert control(module, "station 02:00:00:00:00:01 -999").startswith("error: rssi must be")
+    assert module.take_output() == b""
+
+
+async def _long_lines() -> list[str]:
+    runtime = ModuleRuntime(ModuleEngine(), _Link())  # type: ignore[arg-type]
+    task = asyncio.create_task(runtime.run())
+    answers = []
+    async with serve_control(runtime, ("127.0.0.1", 0)) as server:
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for line in (b"status " + b"x" * 1100, b"help", b"y" * 70_000, b"status"):
+            writer.write(line + b"\n")
+            answers.append((await asyncio.wait_for(reader.readline(), 10)).decode().strip())
+        writer.close()
+        await writer.wait_closed()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return answers
+
+
+def test_a_line_too_long_is_answered_with_an_error_and_the_channel_stays() -> None:
+    answers = asyncio.run(_long_lines())
+    assert answers[0] == "error: line longer than 1024 bytes"
+    assert answers[1].startswith("ok commands:")
+    assert answers[2] == "error: line longer than 1024 bytes"
+    assert answers[3].startswith("ok joined=-")

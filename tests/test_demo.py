@@ -54,18 +54,3 @@ def test_demo_fails_when_the_port_is_taken() -> None:
         )
     assert result.returncode == 1
     assert b"Error binding TCP listen socket to port %d" % port in result.stdout
-
-
-@pytest.mark.timeout(120)
-def test_bench_runs_both_scenarios_against_their_baselines() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "eswifi", "bench", "--rounds", "20", "--repeats", "1"],
-        capture_output=True,
-        timeout=100,
-        check=False,
-    )
-    out = result.stdout.decode()
-    assert result.returncode == 0, out + result.stderr.decode()
-    assert "P? round trip: request 3 bytes, reply 57 bytes" in out
-    assert "S3 1460-byte send: request 1468 bytes, reply 14 bytes" in out
-    assert out.count("ratio module/baseline") == 2

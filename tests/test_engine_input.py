@@ -124,3 +124,16 @@ def test_escape_round_trips(data: bytes) -> None:
     text = escape(data)
     assert text.isprintable()
     assert unescape(text) == data
+
+
+def test_control_bytes_are_echoed_in_order_around_a_command(module: EmulatorHarness) -> None:
+    assert module.send(b"\x01\x02Z\x1b\x1b5\n\r\x03") == b"[01][02][1B][1B]" + MAC_REPLY + b"[03]"
+
+
+def test_a_run_of_control_bytes_costs_one_reply_not_one_per_byte(module: EmulatorHarness) -> None:
+    """1 MiB of 0x01 is answered in time linear in its length: one write per run."""
+    engine = module.engine
+    engine.receive_host(b"\x01" * 65536, now=0)
+    writes = engine.drain_effects()
+    assert len(writes) == 1
+    assert writes[0].data == b"[01]" * 65536

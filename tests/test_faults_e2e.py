@@ -142,3 +142,17 @@ async def test_link_writer_cuts_output_into_seeded_pieces() -> None:
     assert b"".join(writes) == reply
     assert (await pieces(9))[0] == writes
     await asyncio.sleep(0)
+
+
+@pytest.mark.subprocess
+def test_control_needs_a_running_emulator_started_with_control() -> None:
+    with (
+        EmulatorProcess("--listen", "127.0.0.1:0") as plain,
+        pytest.raises(RuntimeError, match="without --control"),
+    ):
+        plain.refuse_connects()
+    with EmulatorProcess("--listen", "127.0.0.1:0", "--control", "127.0.0.1:0") as emulator:
+        assert emulator.control("fault").startswith("ok seed=0")
+        assert emulator.stop() == 0
+        with pytest.raises(RuntimeError, match="not running"):
+            emulator.control("fault")

@@ -20,13 +20,18 @@ def _serve(module: EmulatorHarness):
     return peer
 
 
-def test_vanish_turns_r0_into_minus_one(joined: EmulatorHarness) -> None:
+def test_vanish_turns_r0_into_minus_one_once_received_bytes_are_read(
+    joined: EmulatorHarness,
+) -> None:
     peer = _serve(joined)
     peer.send(b"late")
+    joined.pump()  # the module has the bytes
     assert joined.engine.set_ap_present("eswifi-lab", False, now=joined.now)
     assert joined.output() == DOWN_C6
     assert peer.closed_by_module
     assert joined.network.listening_ports() == []
+    assert joined.send(b"R1=2\rR0\r") == OK + b"\r\nla\r\nOK\r\n> "
+    assert joined.send(b"R4\r") == b"\r\n0002te\r\nOK\r\n> "
     assert joined.send(b"R0\r") == b"\r\n-1\r\nERROR\r\n> "
     assert joined.send(b"S3=2\rxx") == b"\r\n-1\r\nERROR\r\n> "
     assert joined.send(b"CS\r") == b"\r\n0\r\nOK\r\n> "
@@ -95,3 +100,15 @@ def test_rssi_changes(joined: EmulatorHarness) -> None:
     assert joined.send(b"CR\r") == b"\r\n-81\r\nOK\r\n> "
     assert not joined.engine.set_ap_rssi("nope", -1, now=0)
     assert joined.send(b"CC=1\r") == OK
+
+
+def test_datagrams_received_before_link_down_are_still_read(joined: EmulatorHarness) -> None:
+    assert joined.send(b"P1=1\rP2=7100\rP5=1\r").endswith(b"OK\r\n> ")
+    sender = joined.network.udp_peer("127.0.0.1", 7200)
+    sender.sendto(b"dgram", "127.0.0.1", 7100)
+    joined.pump()
+    joined.output()
+    assert joined.engine.set_ap_present("eswifi-lab", False, now=joined.now)
+    assert joined.output() == DOWN_C6
+    assert joined.send(b"R0\r") == b"\r\ndgram\r\nOK\r\n> "
+    assert joined.send(b"R0\r") == b"\r\n-1\r\nERROR\r\n> "

@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
-import pty
-import re
-import select
-import struct
 import subprocess
 import sys
-import termios
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -20,6 +12,7 @@ from eswifi.cli.linecmd import hexdump, parse_typed
 from eswifi.cli.term import completions
 
 from .console import HarnessConsole
+from .ptyprogram import PtyProgram
 
 pytestmark = pytest.mark.subprocess
 
@@ -65,7 +58,8 @@ def test_send_stops_at_the_first_error_with_status_1(console: HarnessConsole) ->
     result = send(console, "CS", "P1=9", "CD")
     assert result.returncode == 1
     assert result.stdout == "1\n"
-    assert "ERROR" in result.stderr
+    assert result.stderr.startswith("eswifi send: command 2 of 3 ('P1=9') answered ERROR:\n")
+    assert "ERROR" in result.stderr.splitlines()[-1]
     with console.lock:
         assert console.harness.engine.wifi.joined  # CD was never sent
     unknown = send(console, "QQ")
@@ -111,53 +105,6 @@ def test_typed_lines_and_helpers() -> None:
 
 
 # ---------------------------------------------------------------------- eswifi term
-
-ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]|\x1b[=>]")
-
-
-class PtyProgram:
-    """A program on a real pseudo-terminal, read and typed at like a person would."""
-
-    def __init__(self, argv: list[str]) -> None:
-        self.master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
-        env = dict(os.environ, TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1", COLUMNS="120")
-        self.process = subprocess.Popen(
-            argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
-        )
-        os.close(slave)
-        self.screen = b""
-
-    def type(self, text: str) -> None:
-        os.write(self.master, text.encode())
-
-    def expect(self, pattern: str, timeout: float = 15.0) -> str:
-        """Read until ``pattern`` (a regex) shows up in the output, escapes removed."""
-        regex = re.compile(pattern.encode())
-        deadline = time.monotonic() + timeout
-        while True:
-            plain = ANSI.sub(b"", self.screen)
-            if (match := regex.search(plain)) is not None:
-                self.screen = plain[match.end() :]  # what follows may be the next prompt
-                return match.group(0).decode(errors="replace")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"{pattern!r} not seen; screen: {plain[-1500:]!r}")
-            ready, _, _ = select.select([self.master], [], [], remaining)
-            if ready:
-                try:
-                    self.screen += os.read(self.master, 65536)
-                except OSError:  # the program ended
-                    raise AssertionError(f"program ended; screen: {plain[-1500:]!r}") from None
-
-    def close(self) -> int:
-        try:
-            return self.process.wait(timeout=10)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait(timeout=10)
-            os.close(self.master)
 
 
 @pytest.mark.pty

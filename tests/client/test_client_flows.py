@@ -269,3 +269,56 @@ def test_firmware_without_r4_is_read_with_r0() -> None:
         assert sock.recv(100) == b"more"
     reads_sent = [line for line in link.lines if line in ("R0", "R4")]
     assert reads_sent == ["R4", "R0", "R0"]  # R4 is tried once, then R0 from then on
+
+
+def taken_once(reply_ok: bytes, code: str) -> tuple[Answer, list[str]]:
+    """An answer where ``code`` fails for the first local port tried, then succeeds."""
+    ports: list[str] = []
+    status = value("lab,pw,3,1,0,10.0.0.2,255.255.255.0,10.0.0.1,10.0.0.1,0.0.0.0,5,0,0,US,1")
+
+    def answer(line: str, payload: bytes) -> bytes | None:
+        if line == "C?":
+            return status
+        if line.startswith("P2="):
+            ports.append(line[3:])
+        if line == code:
+            return reply_ok if len(ports) > 1 else b"\r\n[TCP  RC] Failed to connect\r\nERROR\r\n> "
+        return None
+
+    return answer, ports
+
+
+def test_connect_from_a_taken_random_port_tries_another() -> None:
+    answer, ports = taken_once(b"\r\n[TCP  RC] Connecting to 10.1.2.3\r\nOK\r\n> ", "P6=1")
+    module, _ = module_with(answer)
+    with module.socket() as sock:
+        sock.connect(("10.1.2.3", 80))
+        assert sock.getsockname()[1] == int(ports[-1])
+    assert len(ports) == 2
+
+
+def test_refused_connect_gives_up_after_three_ports_and_a_bound_one_at_once() -> None:
+    def refuse(line: str, payload: bytes) -> bytes | None:
+        if line == "P6=1":
+            return b"\r\n[TCP  RC] Failed to connect\r\nERROR\r\n> "
+        return None
+
+    module, link = module_with(refuse)
+    with module.socket() as sock, pytest.raises(ConnectionRefusedError):
+        sock.connect(("10.1.2.3", 80))
+    assert link.lines.count("P6=1") == 3
+    link.lines.clear()
+    with module.socket() as sock:
+        sock.bind(("", 40000))
+        with pytest.raises(ConnectionRefusedError):
+            sock.connect(("10.1.2.3", 80))
+    assert link.lines.count("P6=1") == 1
+
+
+def test_udp_bind_to_a_taken_random_port_tries_another() -> None:
+    answer, ports = taken_once(OK, "P5=1")
+    module, _ = module_with(answer)
+    with module.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("", 0))
+        assert sock.getsockname()[1] == int(ports[-1])
+    assert len(ports) == 2

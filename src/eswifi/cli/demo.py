@@ -1,11 +1,10 @@
-"""``eswifi demo`` and ``eswifi bench``: the reference session and the round-trip benchmark."""
+"""``eswifi demo``: the reference session."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from eswifi.bench import run_bench
 from eswifi.demo import run_demo
 from eswifi.testing.launch import EmulatorProcess
 
@@ -26,17 +25,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--passphrase", default="eswifi-pass")
     parser.add_argument("--raw", action="store_true", help="show replies as escaped bytes")
     parser.set_defaults(run=_run_demo)
-
-
-def register_bench(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``bench`` subcommand."""
-    parser = subparsers.add_parser(
-        "bench",
-        help="measure command round trips over the TCP console against raw loopback",
-    )
-    parser.add_argument("--rounds", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.set_defaults(run=lambda args: run_bench(rounds=args.rounds, repeats=args.repeats))
 
 
 def _run_demo(args: argparse.Namespace) -> int:

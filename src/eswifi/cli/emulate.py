@@ -3,8 +3,9 @@
 The first line on stdout names the link (``link: socket://127.0.0.1:40123`` or
 ``link: /dev/pts/5``) so scripts can read it; with ``--stdio`` stdout is the link and
 nothing else is printed there. With ``--control`` the next line names the control socket
-(``control: 127.0.0.1:40124``). SIGINT and SIGTERM close every socket and exit with 0; a
-bad radio file, firmware name or state file exits with 2 before the link opens.
+(``control: 127.0.0.1:40124``). SIGINT and SIGTERM close every socket; the exit status
+is then 130 (SIGINT, Ctrl-C) or 0 (SIGTERM). A bad radio file, firmware name or state file
+exits with 2 before the link opens.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ import argparse
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import signal
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
 from eswifi.cli import radio
+from eswifi.cli.exits import EXIT_INTERRUPTED
 from eswifi.emulator.links import HostLink, PtyLink, StdioLink, TcpConsoleLink
 from eswifi.emulator.profile import LinkProfile
 from eswifi.emulator.runtime import ModuleRuntime
@@ -62,6 +66,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--trace", metavar="FILE", type=Path, help="write every host-link byte, both ways, to FILE"
     )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log hosts attaching and detaching, connections opening and closing and OS "
+        "errors (such as a port already in use) to stderr; -vv adds debugging detail",
+    )
     radio.add_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -83,15 +95,47 @@ def ipv4_address(text: str) -> str:
         raise argparse.ArgumentTypeError(f"expected an IPv4 address, got {text!r}") from None
 
 
+def configure_logging(verbosity: int) -> None:
+    """Send the ``eswifi`` loggers' records to stderr: errors only, INFO with -v, all with -vv."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("eswifi emulate: %(message)s"))
+    log = logging.getLogger("eswifi")
+    log.addHandler(handler)
+    log.setLevel((logging.ERROR, logging.INFO)[verbosity] if verbosity < 2 else logging.DEBUG)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the emulator until SIGINT/SIGTERM (or, with --stdio, the end of stdin)."""
+    configure_logging(args.verbose)
     try:
         return asyncio.run(_emulate(args))
     except KeyboardInterrupt:  # before the signal handlers were installed
-        return 0
+        return EXIT_INTERRUPTED
 
 
 async def _emulate(args: argparse.Namespace) -> int:
+    # Signal handlers first: a script may signal as soon as it has read the link line.
+    stop = _Stop()
+    with _stop_on_signals(stop):
+        return await _serve(args, stop)
+
+
+class _Stop:
+    """A stop request (SIGINT or SIGTERM) and what must happen at once when it comes."""
+
+    def __init__(self) -> None:
+        self.requested = asyncio.Event()
+        self.signum: int | None = None
+        self.actions: list[Callable[[], None]] = []
+
+    def __call__(self, signum: int) -> None:
+        self.signum = signum
+        self.requested.set()
+        for action in self.actions:
+            action()
+
+
+async def _serve(args: argparse.Namespace, stop: _Stop) -> int:
     try:
         engine, state = radio.build_engine(
             args, link=LinkProfile(args.link), host_address=args.host_address, now=time.monotonic()
@@ -120,6 +164,7 @@ async def _emulate(args: argparse.Namespace) -> int:
                 print(f"link: {link.name}", flush=True)
             save = state.save if state is not None else None
             runtime = ModuleRuntime(engine, link, trace=trace, save_settings=save)
+            stop.actions.append(runtime.stop_input)  # at once: a writing host must not delay it
             async with contextlib.AsyncExitStack() as services:
                 if control is not None:
                     try:
@@ -132,10 +177,10 @@ async def _emulate(args: argparse.Namespace) -> int:
                     host, port = server.sockets[0].getsockname()[:2]
                     if not args.stdio:
                         print(f"control: {host}:{port}", flush=True)
-                await _run_until_signal(runtime)
+                await _run_until(runtime, stop.requested)
     finally:
         await link.aclose()
-    return 0
+    return EXIT_INTERRUPTED if stop.signum == signal.SIGINT else 0
 
 
 def _trace_failed(exc: OSError) -> None:
@@ -156,26 +201,33 @@ async def _open_link(args: argparse.Namespace) -> HostLink:
     return await TcpConsoleLink.open(host, port)
 
 
-async def _run_until_signal(runtime: ModuleRuntime) -> None:
-    loop = asyncio.get_running_loop()
+async def _run_until(runtime: ModuleRuntime, stopping: asyncio.Event) -> None:
+    """Run the module until it ends by itself (stdin closed) or ``stopping`` is set."""
     runner = asyncio.create_task(runtime.run())
-    stopping = False
+    stopper = asyncio.create_task(stopping.wait())
+    try:
+        await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        if not runner.done():
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+    if not runner.cancelled():
+        runner.result()  # an error of the runtime
 
-    def stop() -> None:
-        nonlocal stopping
-        stopping = True
-        runner.cancel()
 
+@contextlib.contextmanager
+def _stop_on_signals(stop: Callable[[int], None]) -> Iterator[None]:
+    """SIGINT and SIGTERM call ``stop(signum)`` (where the loop can handle signals)."""
+    loop = asyncio.get_running_loop()
     installed = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # no loop signal handlers on Windows
-            loop.add_signal_handler(signum, stop)
+            loop.add_signal_handler(signum, stop, signum)
             installed.append(signum)
     try:
-        await runner
-    except asyncio.CancelledError:
-        if not stopping:
-            raise
+        yield
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)

@@ -11,14 +11,15 @@ import argparse
 from collections.abc import Callable, Sequence
 
 from eswifi import __version__
-from eswifi.cli import demo, emulate, send, soak, term
+from eswifi.cli import bench, demo, emulate, send, soak, term
+from eswifi.cli.exits import EXIT_INTERRUPTED
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 SUBCOMMANDS: tuple[Register, ...] = (
     emulate.register,
     demo.register,
-    demo.register_bench,
+    bench.register,
     term.register,
     send.register,
     soak.register,
@@ -40,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit status."""
-    args = build_parser().parse_args(argv)
-    return args.run(args)
+    """Run the command line; returns the process exit status (130 after Ctrl-C)."""
+    try:
+        args = build_parser().parse_args(argv)
+        return args.run(args)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED

@@ -166,18 +166,22 @@ async def serve_control(
 ) -> AsyncIterator[asyncio.Server]:
     """Serve control commands for ``runtime`` on ``address`` while the context is open."""
 
-    clients: set[asyncio.StreamWriter] = set()
+    handlers: set[asyncio.Task[None]] = set()
 
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        clients.add(writer)
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
         unwatch = None
         try:
             while True:
-                line = await reader.readline()
-                if not line:
+                line = await _read_line(reader)
+                if line is None:
                     break
-                text = line[:MAX_CONTROL_LINE].decode("utf-8", "replace")
-                if text.split() == ["watch", "pins"]:
+                text = line.decode("utf-8", "replace")
+                if len(line) > MAX_CONTROL_LINE:
+                    answer = f"error: line longer than {MAX_CONTROL_LINE} bytes"
+                elif text.split() == ["watch", "pins"]:
                     if unwatch is None:
                         unwatch = runtime.watch_pins(_edge_writer(runtime, writer))
                     answer = "ok watching pins"
@@ -185,12 +189,16 @@ async def serve_control(
                     answer = await _run(runtime, text)
                 writer.write(answer.encode("utf-8") + b"\n")
                 await writer.drain()
-        except (ConnectionError, ValueError):  # ValueError: line over the reader's limit
+        except ConnectionError:
             pass
+        except asyncio.CancelledError:
+            # The emulator stops: drop what the client did not read. Ending normally keeps
+            # asyncio from reporting the cancelled handler.
+            writer.transport.abort()
         finally:
             if unwatch is not None:
                 unwatch()
-            clients.discard(writer)
+            handlers.discard(task)
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
@@ -200,9 +208,29 @@ async def serve_control(
         yield server
     finally:
         server.close()
-        for writer in list(clients):
-            writer.close()
+        for handler in list(handlers):
+            handler.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
         await server.wait_closed()
+
+
+async def _read_line(reader: asyncio.StreamReader) -> bytes | None:
+    """The next line without its end (None at the end of input); a line over the reader's
+    limit is read to its end and returned as :data:`MAX_CONTROL_LINE` + 1 bytes."""
+    dropped = 0
+    while True:
+        try:
+            line = await reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:
+            line = exc.partial
+            if not line and not dropped:
+                return None
+        except asyncio.LimitOverrunError as exc:
+            dropped += len(await reader.readexactly(exc.consumed))
+            continue
+        if dropped:
+            return b"x" * (MAX_CONTROL_LINE + 1)
+        return line.rstrip(b"\r\n")
 
 
 def _edge_writer(

@@ -32,12 +32,28 @@ from eswifi.cli.linecmd import (
     render_reply,
 )
 from eswifi.client import Module
-from eswifi.errors import EsWifiError, LinkError
+from eswifi.errors import EsWifiError, LinkError, LinkTimeout, RemoteProtocolError
 from eswifi.wire.commands import COMMANDS
 from eswifi.wire.framing import unescape
 from eswifi.wire.replies import AsyncMessage
 
 HELP = "interactive AT terminal (history, completion, async messages, hex view)"
+DESCRIPTION = """\
+An interactive AT terminal to an eS-WiFi module (or the emulator) over any pyserial URL.
+
+  - type a command line (I?, P0=1, C1=my-ssid) and see the module's reply;
+  - Tab completes command codes and shows what each one does;
+  - up/down walk the history (--history FILE keeps it across sessions);
+  - async messages ([TCP SVR] Accepted ...) show up as they arrive (polled with MR on
+    an SPI link);
+  - "S3 <text>" sends text as payload (escapes \\r \\n \\t \\\\ \\xNN), or type S3=<n> and
+    the terminal asks for the n payload bytes;
+  - :hex (or F2) toggles a hex view of replies; :help; :quit or Ctrl-D leaves;
+  - Ctrl-C cancels the command that is running (or clears the line); a reply slower than
+    --timeout is reported and the session goes on.
+
+Exit status: 0 after :quit or Ctrl-D, 3 when the link fails or cannot be opened, 130 when
+Ctrl-C interrupts the connection attempt."""
 PROMPT = "eswifi> "
 META_COMMANDS = {
     ":hex": "Toggle the hex view of replies (also F2)",
@@ -48,7 +64,8 @@ USAGE = """\
 Type an AT command and press Enter: I?  P0=1  C?  R0 …  (Tab completes codes)
 S3 <text>   send <text> as payload; escapes \\r \\n \\t \\\\ \\xNN
 S3=<n>      the terminal then asks for the n payload bytes
-:hex / F2   toggle the hex view        :quit / Ctrl-D   leave"""
+:hex / F2   toggle the hex view        :quit / Ctrl-D   leave
+Ctrl-C      cancel the running command (or clear the line)"""
 
 
 def completions(prefix: str) -> Iterator[tuple[str, str]]:
@@ -69,22 +86,33 @@ class Terminal:
     Args:
         module: the module to talk to.
         write: where text for the user goes (one call per block).
+        write_message: where async messages go (they may arrive from another thread while
+            the prompt waits); ``write`` by default.
     """
 
-    def __init__(self, module: Module, write: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        module: Module,
+        write: Callable[[str], None],
+        write_message: Callable[[str], None] | None = None,
+    ) -> None:
         self.module = module
         self.write = write
+        self.write_message = write_message or write
         self.hex_view = False
 
     def on_message(self, message: AsyncMessage) -> None:
-        self.write(render_message(message, hex_view=self.hex_view))
+        self.write_message(render_message(message, hex_view=self.hex_view))
 
     def toggle_hex(self) -> None:
         self.hex_view = not self.hex_view
-        self.write(f"hex view {'on' if self.hex_view else 'off'}")
+        self.write_message(f"hex view {'on' if self.hex_view else 'off'}")  # F2: mid-prompt
 
     def handle(self, text: str, ask_payload: Callable[[int], str | None]) -> bool:
         """Act on one typed line; False means leave the terminal.
+
+        Ctrl-C while the command runs stops waiting for its reply, and so does a reply
+        slower than the link timeout; either way the session goes on.
 
         Raises:
             LinkError: the link is gone (the caller ends the session).
@@ -114,8 +142,15 @@ class Terminal:
             if len(payload) != announced:
                 self.write(f"not sent: {len(payload)} payload bytes, S3 announced {announced}")
                 return True
+        shown = typed.line.decode("latin-1")
         try:
             reply = self.module.command(typed.line, payload=payload, check=False)
+        except KeyboardInterrupt:
+            self.write(f"{shown}: cancelled (the module may still answer; that reply is dropped)")
+            return True
+        except LinkTimeout as exc:
+            self.write(f"{exc}: still connected (a late reply is dropped)")
+            return True
         except LinkError:
             raise
         except EsWifiError as exc:
@@ -139,7 +174,7 @@ class Terminal:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``term`` to the ``eswifi`` command line."""
     parser = subparsers.add_parser(
-        "term", help=HELP, description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+        "term", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawTextHelpFormatter
     )
     add_link_arguments(parser)
     parser.add_argument("--history", metavar="FILE", help="keep the command history in FILE")
@@ -169,10 +204,19 @@ def run(args: argparse.Namespace) -> int:
         print(text, file=sys.stderr)
         return status
 
+    stdout = sys.stdout  # the terminal itself, before patch_stdout replaces sys.stdout
+
     def write(text: str) -> None:
+        # Between prompts, from this thread: straight to the terminal, so the text is
+        # out before the next prompt is drawn.
+        stdout.write(text + "\n")
+        stdout.flush()
+
+    def write_message(text: str) -> None:
+        # From the watcher thread: through patch_stdout, drawn above a waiting prompt.
         print(text, flush=True)
 
-    terminal = Terminal(module, write)
+    terminal = Terminal(module, write, write_message)
     bindings = KeyBindings()
 
     @bindings.add("f2")
@@ -200,6 +244,12 @@ def run(args: argparse.Namespace) -> int:
                     module.messages(0.2)
                 else:
                     module.channel.wait_messages(0.2)
+            except LinkTimeout:
+                # A module still busy with a cancelled or slow command does not answer the
+                # resync yet: try again on the next round.
+                continue
+            except RemoteProtocolError as exc:
+                write_message(f"link out of step ({exc}); resynchronising")
             except EsWifiError as exc:
                 failure.append(exc)
                 return

@@ -310,6 +310,14 @@ class CommandChannel:
 
     def _exchange(self, data: bytes, timeout: float | None) -> Reply:
         try:
+            return self._await_reply(data, timeout)
+        except KeyboardInterrupt:
+            # Ctrl-C while waiting: the reply may still come; resync before the next command.
+            self._lose_step()
+            raise
+
+    def _await_reply(self, data: bytes, timeout: float | None) -> Reply:
+        try:
             self._write(data)
         except LinkError:
             self._lose_step()

@@ -358,6 +358,7 @@ class EsWifiSocket:
                 # emulator shares the host's ports): try another while time remains.
                 if reply.ok or self._local_port is not None or clock() >= deadline:
                     break
+                module._forget(self.slot, "P2")
         if not reply.ok:
             detail = reply.text.strip().replace("\r\n", " / ")
             raise ConnectionRefused(errno.ECONNREFUSED, f"Connection refused ({detail})")
@@ -755,10 +756,16 @@ class EsWifiSocket:
     def _start_udp_server(self) -> None:
         module = self._module
         with module._lock:
-            self._prepare(_UDP)
-            assert self._local_port is not None
-            module._set(self.slot, "P2", self._local_port)
-            reply = module._run("P5", 1, check=False)
+            for _attempt in range(LISTEN_RETRIES):
+                self._prepare(_UDP)
+                assert self._local_port is not None
+                module._set(self.slot, "P2", self._local_port)
+                reply = module._run("P5", 1, check=False)
+                if reply.ok or not self._port_chosen:
+                    break
+                # A random port taken where the module's stack runs: take another.
+                module._forget(self.slot, "P2")
+                self._local_port = module._pick_port()
         if not reply.ok:
             raise SocketError(errno.EADDRINUSE, "Address already in use")
         self._udp_server = True
@@ -773,12 +780,16 @@ class EsWifiSocket:
         module = self._module
         with module._lock:
             if not self._udp_server and not self._udp_client:
-                local = self._local_port or module._pick_port()
-                self._prepare(_UDP)
-                module._set(self.slot, "P2", local)
-                module._set(self.slot, "P3", ip)
-                module._set(self.slot, "P4", local)
-                reply = module._run("P6", 1, check=False)
+                for _attempt in range(CONNECT_ATTEMPTS):
+                    local = self._local_port or module._pick_port()
+                    self._prepare(_UDP)
+                    module._set(self.slot, "P2", local)
+                    module._set(self.slot, "P3", ip)
+                    module._set(self.slot, "P4", local)
+                    reply = module._run("P6", 1, check=False)
+                    if reply.ok or self._local_port is not None:
+                        break
+                    module._forget(self.slot, "P2")
                 if not reply.ok:
                     raise SocketError(errno.ENETUNREACH, "Network is unreachable")
                 self._udp_client = True

@@ -34,6 +34,8 @@ HELP = (
     " | status | fault … | reset [hold|release] | wakeup high|low | pins | watch pins"
 )
 _LEVELS = {"high": 1, "low": 0, "1": 1, "0": 0}
+MIN_RSSI, MAX_RSSI = -100, 0
+"""Signal levels an access point or station may read (as in the radio file)."""
 _MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 
 
@@ -50,6 +52,8 @@ def run_control_command(engine: ModuleEngine, line: str, *, now: float) -> str:
             ssid, _, level = rest.rpartition(" ")
             if not ssid or not re.fullmatch(r"-?\d{1,3}", level):
                 return "error: usage: rssi <ssid> <dBm>"
+            if not MIN_RSSI <= int(level) <= MAX_RSSI:
+                return f"error: rssi must be {MIN_RSSI} to {MAX_RSSI} dBm, not {int(level)}"
             if not engine.set_ap_rssi(ssid.strip(), int(level), now=now):
                 return f"error: no access point {ssid.strip()!r}"
             return f"ok {ssid.strip()} {int(level)} dBm"
@@ -58,6 +62,8 @@ def run_control_command(engine: ModuleEngine, line: str, *, now: float) -> str:
             if not _MAC.match(mac) or (level and not re.fullmatch(r"-?\d{1,3}", level.strip())):
                 return "error: usage: station <mac> [<dBm>]"
             rssi = int(level) if level else -40
+            if not MIN_RSSI <= rssi <= MAX_RSSI:
+                return f"error: rssi must be {MIN_RSSI} to {MAX_RSSI} dBm, not {rssi}"
             if not engine.station_join(mac.upper(), rssi=rssi, now=now):
                 return "error: no soft AP running, or it is full"
             return f"ok {mac.upper()} joined"

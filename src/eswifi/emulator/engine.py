@@ -73,8 +73,10 @@ from eswifi.errors import LocalProtocolError
 from eswifi.wire import framing
 from eswifi.wire.commands import COMMANDS, MAX_ARGUMENT_TOKENS, CommandLine, split_command_line
 from eswifi.wire.framing import ErrorCode
-from eswifi.wire.reader import CommandReader, ControlByte, Line, LineTooLong, PayloadChunk
+from eswifi.wire.reader import CommandReader, ControlBytes, Line, LineTooLong, PayloadChunk
 
+_ECHO = tuple(b"[%02X]" % byte for byte in range(256))
+"""How the module echoes each control byte on the command line."""
 SAVE_TIMEOUT = 1.0
 """Seconds a save waits for the outer layer's answer before it counts as done."""
 _ABANDON_STEPS = 100
@@ -574,8 +576,8 @@ class ModuleEngine:
                     self._execute(data)
                 case LineTooLong():
                     self._write(self._error_reply(error(ErrorCode.BAD_ARGUMENT), ""))
-                case ControlByte(value=byte):
-                    self._write(b"[%02X]" % byte)
+                case ControlBytes(data=data):
+                    self._write(b"".join([_ECHO[byte] for byte in data]))
                 case PayloadChunk():  # pragma: no cover - the reader yields these only in payloads
                     raise LocalProtocolError("payload outside a command")
             if self._command is None:

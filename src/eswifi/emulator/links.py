@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import os
 import select
 import sys
@@ -39,6 +40,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from eswifi.errors import LinkError
+
+logger = logging.getLogger(__name__)
 
 READ_SIZE = 64 * 1024
 """Largest chunk one read hands over."""
@@ -142,6 +145,7 @@ class _ConsoleHost(asyncio.Protocol):
         if not self._console._arrive(self):
             self._refused = True
             self._settle.cancel()
+            logger.info("a second host was refused: the console is busy")
             transport.write(BUSY_MESSAGE)
             transport.close()
 

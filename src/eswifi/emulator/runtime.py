@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from eswifi.emulator import messages as m
 from eswifi.emulator.backends.asyncio_net import AsyncioNetwork
 from eswifi.emulator.engine import ModuleEngine
+from eswifi.emulator.eventlog import EventLog
 from eswifi.emulator.links import ATTACH_POLL, HostLink, HostSession
 from eswifi.emulator.trace import TO_HOST, TO_MODULE, TraceHook
 
@@ -130,6 +131,7 @@ class ModuleRuntime:
     ) -> None:
         self.engine = engine
         self.link = link
+        self._events = EventLog()
         self._network_factory = network
         self._trace = trace
         self._save_settings = save_settings
@@ -145,6 +147,7 @@ class ModuleRuntime:
         self._timer_at: float | None = None
         self._host_paused = False
         self._session: HostSession | None = None
+        self._input_stopped = False
         self._output = bytearray()
         self._fragments: deque[tuple[bytes, float]] = deque()
         """Output cut by the fragment fault, waiting for its pauses."""
@@ -236,7 +239,15 @@ class ModuleRuntime:
             await session.drained()
 
     def _host_data(self, data: bytes) -> None:
-        self._post(_HostData(data))
+        if not self._input_stopped:
+            self._post(_HostData(data))
+
+    def stop_input(self) -> None:
+        """Stop reading the host: the emulator is shutting down, and a host that keeps
+        writing must not delay that."""
+        self._input_stopped = True
+        if self._session is not None:
+            self._session.pause_reading()
 
     def _post(self, item: _Input) -> None:
         """Apply one input now, or after the one being applied (effects can post events)."""
@@ -290,8 +301,10 @@ class ModuleRuntime:
             case _HostAttached(session=session):
                 self._session = session
                 self._host_paused = False
+                self._events.host_attached(self.link.name)
                 engine.host_attached(now=now)
             case _HostDetached(session=session):
+                self._events.host_detached(self.link.name)
                 if self._session is session:
                     self._output.clear()  # nobody reads it any more
                     self._drop_fragments()
@@ -299,6 +312,7 @@ class ModuleRuntime:
             case _Call(action=action):
                 action(now)
             case m.NetEvent():
+                self._events.event(item)
                 routed = engine.faults.observe(item)
                 self._to_network(routed.effects)
                 for event in routed.events:
@@ -326,6 +340,7 @@ class ModuleRuntime:
         network = self._network
         assert network is not None
         for effect in effects:
+            self._events.effect(effect)
             network.execute(effect)
 
     def _save(self, effect: m.SaveSettings) -> m.NetEvent:
@@ -347,6 +362,8 @@ class ModuleRuntime:
                 self._timer_at = deadline
         paused = self.engine.host_backlog >= self._backlog_limit
         session = self._session
+        if self._input_stopped:
+            paused = True
         if session is not None and paused != self._host_paused:
             if paused:
                 session.pause_reading()

@@ -87,6 +87,8 @@ class EmulatorProcess(FaultControls):
         """Send one command to the ``--control`` channel and return its answer line."""
         if self.control_address is None:
             raise RuntimeError("the emulator was started without --control")
+        if self.process.poll() is not None:
+            raise RuntimeError(f"the emulator is not running: {self.errors()}")
         if self._control is None:
             self._control = socket.create_connection(self.control_address, timeout=wait)
         self._control.settimeout(wait)

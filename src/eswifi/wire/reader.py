@@ -30,10 +30,10 @@ class LineTooLong:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ControlByte:
-    """A control byte on the command line; the module echoes it as ``[XX]``."""
+class ControlBytes:
+    """A run of control bytes on the command line; the module echoes each as ``[XX]``."""
 
-    value: int
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,7 +44,7 @@ class PayloadChunk:
     complete: bool
 
 
-ReaderItem = Line | LineTooLong | ControlByte | PayloadChunk
+ReaderItem = Line | LineTooLong | ControlBytes | PayloadChunk
 
 _DEFAULT_IGNORED = b"\n\x00"
 _PAD_BYTES = b"\n\x15"
@@ -73,7 +73,10 @@ class CommandReader:
         specials = bytes(
             b for b in range(256) if b not in stored and b not in ignored and b != 0x0D
         )
-        self._control = re.compile(b"[" + b"".join(b"\\x%02x" % b for b in specials) + b"]")
+        escaped = b"".join(b"\\x%02x" % b for b in specials)
+        self._stop = re.compile(b"[\\r" + escaped + b"]")
+        """The first CR or control byte: where a line segment ends."""
+        self._control_run = re.compile(b"[" + escaped + b"]+")
 
     @property
     def buffered(self) -> int:
@@ -133,23 +136,26 @@ class CommandReader:
             return self._next_payload()
         if (self._tail_odd or self._tail_word) and not self._skip_tail():
             return None
-        while self._buffer:
-            cr = self._buffer.find(b"\r")
-            end = cr if cr >= 0 else len(self._buffer)
-            match = self._control.search(self._buffer, 0, end)
-            if match is not None:
-                end = match.start()
-            self._append(self._buffer[:end])
-            if match is not None:
-                byte = self._buffer[end]
-                del self._buffer[: end + 1]
-                return ControlByte(value=byte)
-            if cr < 0:
-                self._buffer.clear()
-                return None
-            del self._buffer[: cr + 1]
+        buffer = self._buffer
+        if not buffer:
+            return None
+        # Each search stops at the first CR or control byte, so a stream costs time in
+        # proportion to its length, whatever it holds.
+        stop = self._stop.search(buffer)
+        if stop is None:
+            self._append(buffer)
+            buffer.clear()
+            return None
+        end = stop.start()
+        self._append(buffer[:end])
+        if buffer[end] == 0x0D:
+            del buffer[: end + 1]
             return self._finish_line()
-        return None
+        run = self._control_run.match(buffer, end)
+        assert run is not None
+        data = bytes(buffer[end : run.end()])
+        del buffer[: run.end()]
+        return ControlBytes(data=data)
 
     def _skip_tail(self) -> bool:
         """Drop the transfer tail; False while the bytes that decide it are missing."""

@@ -370,6 +370,10 @@ class AsyncioNetwork:
         except OSError as exc:
             self.post(m.AcceptFailed(listener=listener_id, conn=conn, reason=_reason(exc)))
             return
+        if listener.accept_task is asyncio.current_task():
+            # The accept is over: the engine may ask for the next one as soon as it hears
+            # of this connection, before this task has finished wrapping the socket.
+            listener.accept_task = None
         accepted = m.Accepted(
             listener=listener_id, conn=conn, peer_host=address[0], peer_port=address[1]
         )

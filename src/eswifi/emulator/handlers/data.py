@@ -44,7 +44,8 @@ def _read(module: ModuleEngine, *, counted: bool) -> Outcome:
     """R0 (data as is) or R4 (data preceded by its length in 4 digits)."""
     slot = module.slot
     conn = slot.connection
-    if not module.wifi.joined or conn is None:
+    # Bytes received before the link went down are still in the module's buffer.
+    if conn is None or (not module.wifi.joined and not (conn.rx or conn.datagrams)):
         return error(text=MINUS_ONE)
     regs = slot.registers
     lead = b"" if regs.read_mode else b"\r\n"  # R3=1 drops the CRLF before the data
