@@ -96,16 +96,16 @@ def reset_error() -> LinkError:
         return error
 
 
-@pytest.mark.parametrize("seen", [b"", b"eswifi: con", BUSY_LINE])
-def test_a_console_that_hangs_up_before_answering_is_busy_whatever_was_read(seen: bytes) -> None:
-    # The refusal can be lost: pyserial drops input while it opens, and a reset connection
-    # drops what was not read yet.
+@pytest.mark.parametrize("seen", [b"eswifi: con", BUSY_LINE])
+def test_a_console_that_hangs_up_after_its_refusal_is_busy(seen: bytes) -> None:
     url = "socket://127.0.0.1:7000"
     for error in (reset_error(), LinkClosed("read failed: socket disconnected")):
         assert isinstance(first_reply_failure(url, seen, error), ConsoleBusy)
     on_a_device = first_reply_failure("/dev/ttyUSB0", seen, reset_error())
-    if BUSY_TEXT in seen:
-        assert isinstance(on_a_device, ConsoleBusy)
-    else:
-        assert on_a_device is None  # only an emulator's console refuses hosts silently
+    assert isinstance(on_a_device, ConsoleBusy) == (BUSY_TEXT in seen)
+
+
+def test_a_link_that_hangs_up_without_a_word_keeps_its_own_error() -> None:
+    url = "socket://127.0.0.1:7000"
+    assert first_reply_failure(url, b"", reset_error()) is None
     assert first_reply_failure(url, b"HTTP/1.1 400", reset_error()) is None
