@@ -63,7 +63,11 @@ def _eswifi_imports(path: Path) -> set[str]:
 
 @pytest.mark.parametrize(
     "package,forbidden",
-    [("client", {"eswifi.emulator", "eswifi.testing"}), ("emulator", {"eswifi.client"})],
+    [
+        ("client", {"eswifi.emulator", "eswifi.testing", "eswifi.aio"}),
+        ("aio", {"eswifi.emulator", "eswifi.testing"}),
+        ("emulator", {"eswifi.client", "eswifi.aio"}),
+    ],
 )
 def test_client_and_emulator_stay_independent(package: str, forbidden: set[str]) -> None:
     for path in sorted((SRC / package).rglob("*.py")):
