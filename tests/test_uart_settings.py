@@ -6,6 +6,7 @@ import pytest
 import serial
 from conftest import ERROR, OK
 
+from eswifi.cli.term import completions
 from eswifi.emulator import messages as m
 from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.profile import SPI_C3525
@@ -129,6 +130,7 @@ def test_the_command_table_knows_them() -> None:
         ("U?", "U2", "U0"), "uart"
     )
     assert COMMANDS["U2"].usage == "<1200 - 3916800>"
+    assert [code for code, _ in completions("u")] == ["U0", "U2", "U?"]  # eswifi term
 
 
 @pytest.mark.subprocess

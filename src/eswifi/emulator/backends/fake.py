@@ -260,6 +260,12 @@ class FakeNetwork:
     def listening_ports(self) -> list[int]:
         return sorted(entry.port for entry in self._listeners.values())
 
+    @property
+    def open_ids(self) -> tuple[frozenset[int], frozenset[int]]:
+        """The module connections (TCP and UDP) and listeners this network holds open, as
+        :attr:`ModuleEngine.open_ids <eswifi.emulator.engine.ModuleEngine.open_ids>`."""
+        return frozenset(self._peers) | frozenset(self._udp), frozenset(self._listeners)
+
     def serve(self, host: str, port: int, *, tls: FakeTls | None = None) -> FakeServer:
         """A remote server at ``host:port`` that accepts every module client."""
         server = FakeServer(host=host, port=port, tls=tls)
