@@ -152,7 +152,8 @@ class ModuleRuntime:
         self._host_paused = False
         self._session: HostSession | None = None
         self._input_stopped = False
-        self._output = bytearray()
+        self._output: list[bytes] = []
+        self._output_bytes = 0
         self._fragments: deque[tuple[bytes, float]] = deque()
         """Output cut by the fragment fault, waiting for its pauses."""
         self._fragment_bytes = 0
@@ -348,6 +349,7 @@ class ModuleRuntime:
                 self._events.host_detached(self.link.name)
                 if self._session is session:
                     self._output.clear()  # nobody reads it any more
+                    self._output_bytes = 0
                     self._drop_fragments()
                     self._drop_paced()
                     self._session = None
@@ -437,7 +439,7 @@ class ModuleRuntime:
         session = self._session
         if session is None:
             return  # nobody attached: an unplugged UART
-        queued = session.write_backlog + self._fragment_bytes + len(self._output)
+        queued = session.write_backlog + self._fragment_bytes + self._output_bytes
         if self._paced_out is not None:
             queued += self._paced_out.queued
         if queued + len(data) > self._output_limit:
@@ -445,13 +447,16 @@ class ModuleRuntime:
             return
         if self._trace is not None:
             self._trace(TO_HOST, data)
-        self._output += data  # written once the inputs at hand are applied
+        self._output.append(data)  # written once the inputs at hand are applied
+        self._output_bytes += len(data)
 
     def _flush_output(self) -> None:
         if not self._output:
             return
-        data = bytes(self._output)
-        self._output.clear()
+        output = self._output
+        data = output[0] if len(output) == 1 else b"".join(output)
+        output.clear()
+        self._output_bytes = 0
         if self._session is None:
             return
         if self._paced_out is not None:
