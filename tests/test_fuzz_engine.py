@@ -10,7 +10,7 @@ garbage, pipelined and cut at random points:
 
 The normal suite runs a few hundred streams per test (a few seconds). The long profile,
 ``ESWIFI_FUZZ_LONG=1``, runs :data:`LONG_EXAMPLES` streams per test: over a million
-streams in all (``tests/test_fuzz_lifecycle.py`` checks the socket lifecycle against a
+streams in all (``ESWIFI_FUZZ_EXAMPLES=N`` changes the count per test) (``tests/test_fuzz_lifecycle.py`` checks the socket lifecycle against a
 reference model).
 """
 
@@ -26,8 +26,8 @@ from eswifi.emulator.engine import ModuleEngine
 from eswifi.testing import EmulatorHarness
 
 LONG = os.environ.get("ESWIFI_FUZZ_LONG") == "1"
-LONG_EXAMPLES = 400_000
-"""Streams per fuzz test in the long profile (four tests: 1.6 M streams)."""
+LONG_EXAMPLES = int(os.environ.get("ESWIFI_FUZZ_EXAMPLES", "300000"))
+"""Streams per fuzz test in the long profile (four tests: 1.2 M streams by default)."""
 FUZZ = settings(
     max_examples=LONG_EXAMPLES if LONG else 300,
     deadline=None,
