@@ -21,7 +21,6 @@ from eswifi.testing.launch import EmulatorProcess
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.subprocess]
 
-DOCS = Path(__file__).parent.parent / "docs"
 
 
 def join(console: serial.SerialBase, ssid: bytes = b"eswifi-lab", pw: bytes = b"eswifi-pass"):
@@ -154,7 +153,7 @@ def test_settings_survive_a_restart_with_a_state_file(tmp_path: Path) -> None:
 def test_radio_file_and_firmware_choice(tmp_path: Path) -> None:
     with (
         EmulatorProcess(
-            "--radio", str(DOCS / "radio-example.toml"), "--firmware", "C6.2.1.11"
+            "--radio", "example", "--firmware", "C6.2.1.11"
         ) as module,
         serial.serial_for_url(module.url, timeout=WAIT) as console,
     ):

@@ -14,7 +14,7 @@ from eswifi.emulator.radio import DEFAULT_RADIO, Dns, Lease, LinkAction, Securit
 from eswifi.errors import ConfigError
 from eswifi.testing import EmulatorHarness
 
-EXAMPLE = Path(__file__).parent.parent / "docs" / "radio-example.toml"
+EXAMPLE = Path(__file__).parent.parent / "src" / "eswifi" / "emulator" / "radio-example.toml"
 
 
 def test_documented_example_loads_and_runs() -> None:

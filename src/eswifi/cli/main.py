@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Callable, Sequence
 
 from eswifi import __version__
-from eswifi.cli import bench, demo, emulate, send, soak, term
+from eswifi.cli import bench, demo, emulate, radio, send, soak, term
 from eswifi.cli.exits import EXIT_INTERRUPTED
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
@@ -22,6 +22,7 @@ SUBCOMMANDS: tuple[Register, ...] = (
     bench.register,
     term.register,
     send.register,
+    radio.register_example,
     soak.register,
 )
 """Every subcommand's ``register`` function, in the order ``--help`` lists them."""

@@ -17,7 +17,13 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from eswifi.emulator.config import EmulatorConfig, load_config
+from eswifi.emulator.config import (
+    EXAMPLE,
+    EmulatorConfig,
+    example_text,
+    load_config,
+    parse_config,
+)
 from eswifi.emulator.control import edge_line, run_control_command
 from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.faults import Faults
@@ -37,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         type=Path,
         help="virtual radio (access points, module MAC/name, DNS names, link events, firmware "
-        "overrides) from a TOML file; see docs/wifi-and-system.md (default: built-in)",
+        "overrides) from a TOML file; 'example' runs the example that 'eswifi radio-example' "
+        "prints (default: one WPA2 network eswifi-lab and one open network eswifi-open)",
     )
     parser.add_argument(
         "--firmware",
@@ -133,7 +140,12 @@ def build_engine(
     Raises:
         ConfigError: a bad radio file, firmware name or state file.
     """
-    config = load_config(args.radio) if args.radio is not None else EmulatorConfig()
+    if args.radio is None:
+        config = EmulatorConfig()
+    elif str(args.radio) == EXAMPLE:
+        config = parse_config(example_text(), source="radio-example.toml")
+    else:
+        config = load_config(args.radio)
     profile = config.profile(link=link, name=args.firmware)
 
     def engine(stored: StoredSettings | None = None) -> ModuleEngine:
@@ -253,3 +265,21 @@ async def _run(runtime: ModuleRuntime, line: str) -> str:
     await runtime.host_caught_up()
     runtime.submit(action)
     return await done
+
+
+def register_example(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``radio-example``: print the example radio file."""
+    parser = subparsers.add_parser(
+        "radio-example",
+        help="print an example radio file (every field, with comments) for emulate --radio",
+        description="Print the example radio file shipped with eswifi: access points, the "
+        "module's identity, DNS names, link events and firmware overrides, every field "
+        "commented. Save it, edit it and run 'eswifi emulate --radio FILE'; "
+        "'eswifi emulate --radio example' runs it as it is.",
+    )
+    parser.set_defaults(run=lambda args: _print_example())
+
+
+def _print_example() -> int:
+    print(example_text(), end="")
+    return 0

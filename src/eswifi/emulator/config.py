@@ -4,7 +4,8 @@ stdlib ``tomllib``.
 
 Every problem is a :class:`~eswifi.errors.ConfigError` whose message names the file, the
 line and the field, e.g. ``lab.toml:12: access_points[1].bssid: not a MAC address``.
-See ``docs/wifi-and-system.md`` for the format and ``docs/radio-example.toml``.
+See ``docs/wifi-and-system.md`` for the format; :func:`example_text` is a file that uses
+every field (``eswifi radio-example`` prints it).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +82,15 @@ class EmulatorConfig:
             return replace(base, link=link, **self.firmware_overrides)
         except ConfigError as exc:
             raise ConfigError(f"{self.source}: firmware: {exc}") from None
+
+
+EXAMPLE = "example"
+"""The ``--radio`` value that names the example shipped with the package."""
+
+
+def example_text() -> str:
+    """The example radio file shipped with the package (every field, with comments)."""
+    return resources.files("eswifi.emulator").joinpath("radio-example.toml").read_text("utf-8")
 
 
 def load_config(path: str | Path) -> EmulatorConfig:

@@ -304,10 +304,13 @@ class ModuleEngine:
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` must next be called (None: no timer needed)."""
-        radio = self._radio_events[0][0] if self._radio_events else None
+        earliest = self._payload_deadline
         wait = self._wait.deadline if self._wait is not None else None
-        deadlines = (self._payload_deadline, wait, self.pins.boot_at, radio)
-        return min((d for d in deadlines if d is not None), default=None)
+        radio = self._radio_events[0][0] if self._radio_events else None
+        for deadline in (wait, self.pins.boot_at, radio):
+            if deadline is not None and (earliest is None or deadline < earliest):
+                earliest = deadline
+        return earliest
 
     @property
     def host_backlog(self) -> int:

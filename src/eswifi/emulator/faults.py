@@ -200,7 +200,9 @@ class Faults:
 
     def next_deadline(self) -> float | None:
         """When :meth:`due` has connects to let through."""
-        return min((at for at, _ in self._held), default=None)
+        if not self._held:
+            return None
+        return min(at for at, _ in self._held)
 
     def due(self, now: float) -> list[m.Effect]:
         """Held connects whose delay has passed, oldest first."""

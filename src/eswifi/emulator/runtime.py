@@ -239,8 +239,24 @@ class ModuleRuntime:
             await session.drained()
 
     def _host_data(self, data: bytes) -> None:
-        if not self._input_stopped:
+        if self._input_stopped:
+            return
+        if self._busy or self._inbox:
             self._post(_HostData(data))
+            return
+        # The common case, kept short: host bytes with nothing else waiting.
+        self._busy = True
+        try:
+            if self._trace is not None:
+                self._trace(TO_MODULE, data)
+            engine = self.engine
+            engine.receive_host(data, now=time.monotonic())
+            self._execute(engine.drain_effects())
+            self._settle()
+        except Exception as exc:
+            self._fail(exc)
+        finally:
+            self._busy = False
 
     def stop_input(self) -> None:
         """Stop reading the host: the emulator is shutting down, and a host that keeps
@@ -261,19 +277,24 @@ class ModuleRuntime:
             return
         self._busy = True
         try:
-            engine = self.engine
-            while self._inbox:
-                item = self._inbox.popleft()
-                if isinstance(item, m.DatagramReceived):
-                    self._datagrams_waiting -= 1
-                self._apply(item)
-                self._execute(engine.drain_effects())
-            self._flush_output()
-            self._after_input()
+            self._settle()
         except Exception as exc:
             self._fail(exc)
         finally:
             self._busy = False
+
+    def _settle(self) -> None:
+        """Apply what waits in the inbox, write the output, arm the timer."""
+        engine = self.engine
+        inbox = self._inbox
+        while inbox:
+            item = inbox.popleft()
+            if isinstance(item, m.DatagramReceived):
+                self._datagrams_waiting -= 1
+            self._apply(item)
+            self._execute(engine.drain_effects())
+        self._flush_output()
+        self._after_input()
 
     def _fail(self, exc: Exception) -> None:
         """Stop :meth:`run` with ``exc`` (inputs arrive in loop callbacks, not in a task)."""
@@ -353,7 +374,10 @@ class ModuleRuntime:
 
     def _after_input(self) -> None:
         """Arm the engine's timer and pause or resume reading the host."""
-        deadline = _earliest(self.engine.next_deadline(), self.engine.faults.next_deadline())
+        deadline = self.engine.next_deadline()
+        held = self.engine.faults.next_deadline()
+        if held is not None and (deadline is None or held < deadline):
+            deadline = held
         if deadline != self._timer_at:
             self._cancel_timer()
             if deadline is not None:
@@ -430,7 +454,3 @@ class ModuleRuntime:
             self._fragment_timer = None
         self._fragments.clear()
         self._fragment_bytes = 0
-
-
-def _earliest(*deadlines: float | None) -> float | None:
-    return min((d for d in deadlines if d is not None), default=None)
