@@ -9,9 +9,9 @@ garbage, pipelined and cut at random points:
   engine holds open is open in the :class:`FakeNetwork`, and nothing else is.
 
 The normal suite runs a few hundred streams per test (a few seconds). The long profile,
-``ESWIFI_FUZZ_LONG=1``, runs :data:`LONG_EXAMPLES` streams per test: over a million
-streams in all (``ESWIFI_FUZZ_EXAMPLES=N`` changes the count per test) (``tests/test_fuzz_lifecycle.py`` checks the socket lifecycle against a
-reference model).
+``ESWIFI_FUZZ_LONG=1`` (``make fuzz``), runs :data:`LONG_EXAMPLES` streams per test: over
+a million in all (``ESWIFI_FUZZ_EXAMPLES=N`` sets the count per test).
+``tests/test_fuzz_lifecycle.py`` checks the socket lifecycle against a reference model.
 """
 
 from __future__ import annotations
