@@ -22,7 +22,6 @@ from eswifi.testing.launch import EmulatorProcess
 pytestmark = [pytest.mark.timeout(60), pytest.mark.subprocess]
 
 
-
 def join(console: serial.SerialBase, ssid: bytes = b"eswifi-lab", pw: bytes = b"eswifi-pass"):
     for command in (b"C1=" + ssid + b"\r", b"C2=" + pw + b"\r", b"C3=3\r"):
         assert exchange(console, command) == OK
@@ -152,9 +151,7 @@ def test_settings_survive_a_restart_with_a_state_file(tmp_path: Path) -> None:
 
 def test_radio_file_and_firmware_choice(tmp_path: Path) -> None:
     with (
-        EmulatorProcess(
-            "--radio", "example", "--firmware", "C6.2.1.11"
-        ) as module,
+        EmulatorProcess("--radio", "example", "--firmware", "C6.2.1.11") as module,
         serial.serial_for_url(module.url, timeout=WAIT) as console,
     ):
         assert b",C6.2.1.11," in exchange(console, b"I?\r", OK_END)

@@ -92,6 +92,7 @@ def run_bench(
         rows += section(progress)
     progress("done")
     print_table(rows, out)
+    print(f"targets: {summary(rows)}", file=out)
     if json_path is not None:
         settings = asdict(options) | {"seconds": round(time.monotonic() - start, 1)}
         write_json(json_path, rows, settings)

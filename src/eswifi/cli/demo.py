@@ -21,8 +21,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--url", help="drive this module instead (any pyserial URL or device)")
     parser.add_argument("--pty", action="store_true", help="start the emulator on a pty link")
     parser.add_argument("--port", type=int, default=5024, help="server port P2 (default 5024)")
-    parser.add_argument("--ssid", default="eswifi-lab")
-    parser.add_argument("--passphrase", default="eswifi-pass")
+    parser.add_argument("--ssid", default="eswifi-lab", help="network to join (default eswifi-lab)")
+    parser.add_argument(
+        "--passphrase", default="eswifi-pass", help="its passphrase (default eswifi-pass)"
+    )
     parser.add_argument("--raw", action="store_true", help="show replies as escaped bytes")
     parser.set_defaults(run=_run_demo)
 

@@ -69,10 +69,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "-v",
         "--verbose",
-        action="count",
-        default=0,
-        help="log hosts attaching and detaching, connections opening and closing and OS "
-        "errors (such as a port already in use) to stderr; -vv adds debugging detail",
+        action="store_true",
+        help="log hosts attaching and detaching, servers and connections opening and "
+        "closing, and OS errors (such as a port already in use) to stderr",
     )
     radio.add_arguments(parser)
     parser.set_defaults(run=run)
@@ -95,13 +94,13 @@ def ipv4_address(text: str) -> str:
         raise argparse.ArgumentTypeError(f"expected an IPv4 address, got {text!r}") from None
 
 
-def configure_logging(verbosity: int) -> None:
-    """Send the ``eswifi`` loggers' records to stderr: errors only, INFO with -v, all with -vv."""
+def configure_logging(verbose: bool) -> None:
+    """Send the ``eswifi`` loggers' records to stderr: errors only, or from INFO up with -v."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("eswifi emulate: %(message)s"))
     log = logging.getLogger("eswifi")
     log.addHandler(handler)
-    log.setLevel((logging.ERROR, logging.INFO)[verbosity] if verbosity < 2 else logging.DEBUG)
+    log.setLevel(logging.INFO if verbose else logging.ERROR)
 
 
 def run(args: argparse.Namespace) -> int:

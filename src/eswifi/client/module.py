@@ -85,7 +85,7 @@ class ModuleInfo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NetworkStatus:
-    """What ``C?`` reports (spec §3.1)."""
+    """What ``C?`` reports (docs/protocol.md §3.1)."""
 
     ssid: str
     passphrase: str
@@ -439,7 +439,7 @@ class Module:
             reply = self._run("C0", timeout=timeout)
             self._ip = None
             for line in reply.lines:
-                # "[JOIN   ] <ssid>,<ip>,0,0" (spec §3.1)
+                # "[JOIN   ] <ssid>,<ip>,0,0" (docs/protocol.md §3.1)
                 parts = line.split("]", 1)[-1].strip().split(",")
                 if line.startswith("[JOIN") and len(parts) >= 2 and _is_ipv4(parts[1]):
                     self._ip = parts[1]

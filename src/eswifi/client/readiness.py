@@ -1,7 +1,7 @@
 """Readiness checks for module sockets: a ``select.select`` look-alike and a selector.
 
 Module sockets have no file descriptor, so the operating system cannot watch them. The
-module has no data-arrived event either (spec §4): readiness is found by asking it —
+module has no data-arrived event either (docs/protocol.md §4): readiness is found by asking it —
 ``R0`` with a 1 ms wait for connected sockets (what it returns is kept for the next
 ``recv``), ``P?`` for listening ones. :func:`select` polls until something is ready or the
 timeout runs out, waiting for async messages (UART) or polling ``MR`` (SPI) in between.

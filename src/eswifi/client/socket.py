@@ -1,7 +1,7 @@
 """BSD-style sockets over the module's AT commands, behaving like CPython's where possible.
 
 :class:`EsWifiSocket` maps each call onto a command sequence on its module socket
-(spec §2.9; ``docs/client.md`` has the full table):
+(docs/protocol.md §2.9; ``docs/client.md`` has the full table):
 
 ============================  ===============================================
 ``connect((ip, port))``       ``P1`` ``PK`` ``P2`` ``P3`` ``P4`` ``P6=1``
@@ -774,7 +774,7 @@ class EsWifiSocket:
         """Point the module socket's datagrams at ``ip:port``, opening it if needed.
 
         Unbound sockets are opened as UDP clients with the Mbed workaround for the
-        firmware's source-port quirk (spec §2.2 P6): ``P4=<local>``, ``P6=1``, then
+        firmware's source-port quirk (docs/protocol.md §2.2 P6): ``P4=<local>``, ``P6=1``, then
         ``P4=<destination>``, so the local port is known whichever way the module binds.
         """
         module = self._module
@@ -829,7 +829,7 @@ class EsWifiSocket:
         return data[:bufsize], sender
 
     def _last_sender(self) -> tuple[str, int]:
-        """The sender of the datagram just read: ``P?`` fields 4 and 5 (spec §2.2 P?)."""
+        """The sender of the datagram just read: ``P?`` fields 4 and 5 (protocol.md §2.2)."""
         fields = self._show_transport()
         try:
             host, port = fields[3], int(fields[4])

@@ -15,7 +15,7 @@ MAX_WIRE_TIMEOUT_MS = 30_000
 def to_ms(seconds: float, *, minimum: int = 1, maximum: int = MAX_WIRE_TIMEOUT_MS) -> int:
     """A wire timeout for a Python duration, rounded up and clamped to ``minimum..maximum``.
 
-    The minimum is 1 ms because the module treats R2=0 as "wait forever" (spec §2.4).
+    The minimum is 1 ms because the module treats R2=0 as "wait forever" (docs/protocol.md §2.4).
     """
     if seconds < 0 or math.isnan(seconds):
         raise ValueError(f"timeout must be non-negative, not {seconds!r}")

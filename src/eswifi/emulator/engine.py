@@ -498,7 +498,7 @@ class ModuleEngine:
         self.pins.boot(self.now, self.timing.reset_ms / 1000)
 
     def _reboot(self) -> None:
-        """Boot done: fresh volatile state, then the boot output (spec §1.6, §1.7)."""
+        """Boot done: fresh volatile state, then the boot output (docs/protocol.md §1.6, §1.7)."""
         self.pins.booted()
         self._restart()
         link = self.profile.link
@@ -636,7 +636,7 @@ class ModuleEngine:
         self._payload_data.clear()
         if complete and self.profile.link is LinkProfile.SPI and self._command is not None:
             # The rest of the host's SPI transfer (pad byte, Zephyr's stray byte) is not
-            # a command: the module drops it when chip-select rises (spec §1.5).
+            # a command: the module drops it when chip-select rises (docs/protocol.md §1.5).
             transfer = len(self._command.raw) + 1 + len(data)
             self._reader.skip_transfer_tail(odd=transfer % 2 == 1)
         self._settle(payload.then(data, complete))

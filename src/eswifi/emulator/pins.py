@@ -12,7 +12,7 @@ Power states (RESET is active low):
 * ``BOOTING`` — RESET released (or ``ZR``): booting until ``boot_at``, host bytes
   discarded as while held.
 
-DATA-READY (SPI builds, spec §1.7): high when the module can take a command (idle, or
+DATA-READY (SPI builds, docs/protocol.md §1.7): high when the module can take a command (idle, or
 reading a payload) or has presented its greeting; low while held in reset, while booting,
 and while a command is processed, until its reply is written. The UART build leaves it low.
 

@@ -56,7 +56,7 @@ class FirmwareProfile:
     mr_queue_depth: int = 16
     """Asynchronous messages kept for MR on the SPI build; the oldest is dropped beyond it."""
     udp_source_port_quirk: bool = True
-    """A UDP client (P6=1) sends from the P4 port instead of P2 (spec §5 row 5)."""
+    """A UDP client (P6=1) sends from the P4 port instead of P2 (docs/protocol.md §5 item 5)."""
     country_codes: tuple[str, ...] = ()
     """Country codes ``CN`` accepts; empty: any two letters (C3.5.2.5 takes CA/FR/US/JP)."""
     default_country: str = "US"

@@ -41,7 +41,7 @@ class Protocol(IntEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SocketRegisters:
-    """The settings of one module socket (spec §2.1 defaults)."""
+    """The settings of one module socket (docs/protocol.md §2.1 defaults)."""
 
     protocol: Protocol = Protocol.TCP
     local_port: int = 5024

@@ -44,7 +44,7 @@ def _spec(code: str, name: str, usage: str, summary: str, group: str, **kw: Payl
 
 
 _TABLE: tuple[CommandSpec, ...] = (
-    # Transport (spec §2.2, §2.3)
+    # Transport (docs/protocol.md §2.2, §2.3)
     _spec("P0", "select_socket", "<0-3>", "Select the current socket (no argument: show it)", "transport"),
     _spec("P1", "set_protocol", "<0=TCP/1=UDP/2=UDP-Lite/3=TCP-SSL/4=MQTT>", "Set the protocol", "transport"),
     _spec("P2", "set_local_port", "<0-65535>", "Set the local port", "transport"),
@@ -68,20 +68,20 @@ _TABLE: tuple[CommandSpec, ...] = (
     _spec("PX", "set_streaming", "<0=Server/1=Client>,<gpio>", "UART streaming mode", "transport"),
     _spec("PY", "set_api_timeout", "<ms>", "TCP API message timeout", "transport"),
     _spec("P?", "show_transport", "", "Show the transport settings of the current socket", "transport"),
-    # Receive (spec §2.4)
+    # Receive (docs/protocol.md §2.4)
     _spec("R0", "read_data", "", "Read data from the current socket", "receive"),
     _spec("R1", "set_read_size", "<1 - 1460>", "Set the read packet size", "receive"),
     _spec("R2", "set_read_timeout", "<0 - 30000 ms>", "Set the read timeout", "receive"),
     _spec("R3", "set_read_mode", "<0=Normal/1=No Timeout/No Data message>", "Set the read delineation mode", "receive"),
     _spec("R4", "read_data_with_length", "", "Read data preceded by its length", "receive"),
     _spec("R?", "show_receive", "", "Show the read settings", "receive"),
-    # Send (spec §2.5)
+    # Send (docs/protocol.md §2.5)
     _spec("S0", "send_data_legacy", "", "Send S1 bytes that follow", "send", payload=Payload.S1_REGISTER),
     _spec("S1", "set_send_size", "<1 - 1460>", "Set the send packet size", "send"),
     _spec("S2", "set_send_timeout", "<0 - 30000 ms>", "Set the send timeout", "send"),
     _spec("S3", "send_data", "<0001 - 1460>\\r<Bytes> ", "Send the bytes that follow", "send", payload=Payload.LENGTH_ARG),
     _spec("S?", "show_send", "", "Show the send settings", "send"),
-    # Wi-Fi (spec §3.1)
+    # Wi-Fi (docs/protocol.md §3.1)
     _spec("C0", "join", "", "Join the network", "wifi"),
     _spec("C1", "set_ssid", "<SSID>", "Set the network SSID", "wifi"),
     _spec("C2", "set_passphrase", "<Passphrase>", "Set the network passphrase", "wifi"),
@@ -109,13 +109,13 @@ _TABLE: tuple[CommandSpec, ...] = (
     _spec("F4", "set_scan_bssid", "<xx:xx:xx:xx:xx:xx>", "Set the scan BSSID filter", "wifi"),
     _spec("F5", "set_scan_ssid", "<SSID>", "Set the scan SSID filter", "wifi"),
     _spec("F?", "show_scan", "", "Show the scan settings", "wifi"),
-    # Lookups (spec §3.1)
+    # Lookups (docs/protocol.md §3.1)
     _spec("D0", "resolve", "<host name>", "Resolve a host name (result also stored in P3)", "lookup"),
     _spec("T0", "ping", "", "Ping the target", "lookup"),
     _spec("T1", "set_ping_target", "<xxx.xxx.xxx.xxx>", "Set the ping target", "lookup"),
     _spec("T2", "set_ping_count", "<count>", "Set the number of pings", "lookup"),
     _spec("T3", "set_ping_delay", "<ms>", "Set the delay between pings", "lookup"),
-    # Access point (spec §3.1)
+    # Access point (docs/protocol.md §3.1)
     _spec("A0", "start_web_config_ap", "", "Start the web-config soft AP", "access-point"),
     _spec("A1", "set_ap_security", "<0=Open/2=WPA/3=WPA2/4=Mixed>", "Set the soft-AP security", "access-point"),
     _spec("A2", "set_ap_passphrase", "<Passphrase>", "Set the soft-AP passphrase", "access-point"),
@@ -127,11 +127,11 @@ _TABLE: tuple[CommandSpec, ...] = (
     _spec("AS", "set_ap_ssid", "<0/1>,<SSID>", "Set the soft-AP SSID", "access-point"),
     _spec("AT", "set_ap_max_clients", "<1-4>", "Set the soft-AP client limit", "access-point"),
     _spec("A?", "show_ap", "", "Show the soft-AP settings", "access-point"),
-    # UART (spec §1.6; UART builds)
+    # UART (docs/protocol.md §1.6; UART builds)
     _spec("U0", "apply_uart_settings", "", "Apply the UART settings (the new rate starts after this reply)", "uart"),
     _spec("U2", "set_uart_baud", "<1200 - 3916800>", "Set the UART baud rate (applied by U0)", "uart"),
     _spec("U?", "show_uart", "", "Show the UART settings: port,baud,data bits,parity,stop bits,mode", "uart"),
-    # System (spec §3.1)
+    # System (docs/protocol.md §3.1)
     _spec("I?", "show_info", "", "Show the product information", "system"),
     _spec("MR", "read_message", "", "Read the next asynchronous message (SPI build)", "message"),
     _spec("MS", "set_message_suppression", "<0-3>", "Suppress asynchronous messages", "message"),

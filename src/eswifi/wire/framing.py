@@ -1,4 +1,4 @@
-"""Reply envelopes of the eS-WiFi dialect (spec §1.3, §1.6, §2.8).
+"""Reply envelopes of the eS-WiFi dialect (docs/protocol.md §1.3, §1.6, §2.8).
 
 Pure byte helpers shared by the emulator (which builds replies) and the client (which
 recognises them). Nothing here performs I/O.

@@ -1,4 +1,4 @@
-"""Incremental reader of the host's byte stream (module side, spec §1.1, §1.2, §1.5).
+"""Incremental reader of the host's byte stream (module side, docs/protocol.md §1.1, §1.2, §1.5).
 
 Bytes go in with :meth:`CommandReader.feed`; complete items come out of
 :meth:`CommandReader.next_item`. The reader knows only framing: command lines end at CR,
@@ -106,7 +106,7 @@ class CommandReader:
         self._payload_left = 0
 
     def skip_transfer_tail(self, *, odd: bool) -> None:
-        """Drop what an SPI host clocks after a payload in the same transfer (spec §1.5).
+        """Drop what an SPI host clocks after a payload in the same transfer (protocol.md §1.5).
 
         Hosts pad a transfer to whole 16-bit words: when command line + payload is ``odd``
         the next byte completes the last word, whatever it is (0x0A, or Zephyr's stray

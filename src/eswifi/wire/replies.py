@@ -1,4 +1,4 @@
-"""Reply grammar of the eS-WiFi dialect, host side (spec §1.3–1.7, §2.4, §2.8, §3.1).
+"""Reply grammar of the eS-WiFi dialect, host side (docs/protocol.md §1.3–1.7, §2.4, §2.8, §3.1).
 
 The module answers every command with exactly one reply ending in the prompt
 ``"\\r\\n> "``; between replies the UART build may push asynchronous messages
@@ -103,7 +103,10 @@ class Reply:
 
     @property
     def minus_one(self) -> bool:
-        """The module printed ``-1``: lost/closed/absent connection or not joined (§2.4)."""
+        """The module printed ``-1``: lost, closed or absent connection, or not joined.
+
+        See docs/protocol.md §2.4.
+        """
         return self.value.strip() == "-1"
 
 
@@ -269,7 +272,7 @@ def split_data(
     ``limit`` ends the reply: a reply arrives in one piece from the module, and nothing
     but async messages (which never contain ``OK``) can follow it while this command is
     in flight. A payload split by the link right after an embedded terminator cannot be
-    told apart from a shorter reply; the rest then fails as a malformed reply (spec §5
+    told apart from a shorter reply; the rest then fails as a malformed reply (docs/protocol.md §5
     quirk 15, shared by every driver). With ``more_follow`` (replies to later commands
     may follow, as after an abandoned read) the first terminator ends the reply instead.
 

@@ -1,4 +1,4 @@
-"""Soft access point: A0, AD, AE, A1, A2, AS, AC, AT, AL, AR, Z6 (spec §3.1).
+"""Soft access point: A0, AD, AE, A1, A2, AS, AC, AT, AL, AR, Z6 (docs/protocol.md §3.1).
 
 While the soft AP runs the module's network interface is up, so servers (P5) work as
 in station mode; clients are played by the radio's ``stations`` and by the control side

@@ -1,4 +1,4 @@
-"""Client sockets: P6 for TCP, TLS, UDP and UDP-Lite (spec §2.2, §2.3, §2.7)."""
+"""Client sockets: P6 for TCP, TLS, UDP and UDP-Lite (docs/protocol.md §2.2, §2.3, §2.7)."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def tls_settings(module: ModuleEngine) -> m.TlsSettings:
 def _open_udp(module: ModuleEngine) -> Outcome:
     index = module.current
     regs = module.slot.registers
-    # The firmware binds a UDP client to its destination port (spec §5 row 5).
+    # The firmware binds a UDP client to its destination port (docs/protocol.md §5 item 5).
     local_port = regs.remote_port if module.profile.udp_source_port_quirk else regs.local_port
     conn_id = module.new_id()
     module.emit(

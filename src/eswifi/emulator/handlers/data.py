@@ -1,4 +1,4 @@
-"""Receive and send: R0–R4, R?, S0–S3, S? (spec §2.4, §2.5).
+"""Receive and send: R0–R4, R?, S0–S3, S? (docs/protocol.md §2.4, §2.5).
 
 R0/S3 act on the selected socket's connection, whatever opened it: an accepted client,
 a TCP/TLS client, or a UDP socket (one datagram per R0 and per S3).

@@ -1,4 +1,4 @@
-"""Name and reachability lookups: D0 (DNS) and T0–T3 (ping) (spec §3.1).
+"""Name and reachability lookups: D0 (DNS) and T0–T3 (ping) (docs/protocol.md §3.1).
 
 Both are network requests (``Resolve``/``Ping`` effects); the answer text depends only on
 what the backend reports and on the deadlines, so the engine stays sans-I/O. ``D0`` asks

@@ -1,4 +1,5 @@
-"""Servers: P5 (TCP single/multi-accept, UDP) and the legacy P7 accept loop (spec §2.2)."""
+"""Servers: P5 (TCP single/multi-accept, UDP) and the legacy P7 accept loop
+(docs/protocol.md §2.2)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """System and message commands: I?, Z?, Z0–Z5, ZN, ZR, $$$, ---, MT, MS, MR
-(spec §1.3, §2.8, §3.1)."""
+(docs/protocol.md §1.3, §2.8, §3.1)."""
 
 from __future__ import annotations
 

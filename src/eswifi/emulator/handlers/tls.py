@@ -1,4 +1,4 @@
-"""TLS settings and the certificate store: P9, PA, PB, PE, PF, PG (spec §2.3).
+"""TLS settings and the certificate store: P9, PA, PB, PE, PF, PG (docs/protocol.md §2.3).
 
 Certificates and keys are uploaded with ``PG`` into one of three credential sets and live
 only in the engine's memory. ``PF`` chooses the set a socket's TLS connection (P1=3,

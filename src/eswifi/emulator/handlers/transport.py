@@ -1,4 +1,4 @@
-"""Transport registers: P0–P4, P8, PK, PR, PY and P? (spec §2.1, §2.2).
+"""Transport registers: P0–P4, P8, PK, PR, PY and P? (docs/protocol.md §2.1, §2.2).
 
 Every setting belongs to the selected socket (P0); a bad value leaves it unchanged.
 """

@@ -1,4 +1,4 @@
-"""UART settings: U? (show), U2 (set the baud rate), U0 (apply it) (spec §1.6).
+"""UART settings: U? (show), U2 (set the baud rate), U0 (apply it) (docs/protocol.md §1.6).
 
 The rate is volatile: ``U2`` stores it, ``U0`` switches the line to it after its own
 reply (the engine emits :class:`~eswifi.emulator.messages.LinkRateChanged` right after

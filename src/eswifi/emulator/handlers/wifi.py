@@ -1,5 +1,5 @@
 """Wi-Fi commands against the virtual radio: C0–CE, CN, C?, CS, CR, CV, CD and the scan
-commands F0–F5, F? (spec §3.1, §2.8)."""
+commands F0–F5, F? (docs/protocol.md §3.1, §2.8)."""
 
 from __future__ import annotations
 
