@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from eswifi.client import Module
-from eswifi.errors import ConsoleBusy, LinkError, LinkRefused
+from eswifi.client.diagnose import BUSY_LINE, BUSY_TEXT, first_reply_failure
+from eswifi.errors import ConsoleBusy, LinkClosed, LinkError, LinkRefused
 from eswifi.testing import EmulatorProcess
 
 pytestmark = pytest.mark.subprocess
@@ -81,3 +82,30 @@ def test_a_busy_console_says_another_host_is_attached(emulator: EmulatorProcess)
     # Once it has left, the console takes the next host.
     with Module.open(emulator.url) as module:
         assert module.info().product.startswith("ISM43362")
+
+
+def reset_error() -> LinkError:
+    """A LinkError as a read on a connection the other end reset raises it."""
+    try:
+        try:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        except OSError as exc:
+            raise LinkError(f"read failed: {exc}") from None
+    except LinkError as error:
+        error.__context__ = ConnectionResetError(104, "Connection reset by peer")
+        return error
+
+
+@pytest.mark.parametrize("seen", [b"eswifi: con", BUSY_LINE])
+def test_a_console_that_hangs_up_after_its_refusal_is_busy(seen: bytes) -> None:
+    url = "socket://127.0.0.1:7000"
+    for error in (reset_error(), LinkClosed("read failed: socket disconnected")):
+        assert isinstance(first_reply_failure(url, seen, error), ConsoleBusy)
+    on_a_device = first_reply_failure("/dev/ttyUSB0", seen, reset_error())
+    assert isinstance(on_a_device, ConsoleBusy) == (BUSY_TEXT in seen)
+
+
+def test_a_link_that_hangs_up_without_a_word_keeps_its_own_error() -> None:
+    url = "socket://127.0.0.1:7000"
+    assert first_reply_failure(url, b"", reset_error()) is None
+    assert first_reply_failure(url, b"HTTP/1.1 400", reset_error()) is None

@@ -62,12 +62,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Program:
     """A Python program in a subprocess whose stdout is read line by line with a deadline."""
 
     def __init__(self, argv: list[str]) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
+            [sys.executable, *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=ROOT,
+            # Ctrl-C (SIGINT) must reach it even when the tests run as a background job,
+            # which starts with SIGINT ignored.
+            preexec_fn=_default_sigint,
         )
         self._pending = b""
 

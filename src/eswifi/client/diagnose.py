@@ -19,6 +19,8 @@ import os
 import re
 from typing import TYPE_CHECKING
 
+import serial
+
 from eswifi.errors import ConsoleBusy, EsWifiError, LinkClosed, LinkError, LinkRefused
 
 if TYPE_CHECKING:
@@ -48,6 +50,30 @@ def check_url(url: str) -> None:
         )
 
 
+def open_port(url: str, baudrate: int) -> serial.SerialBase:
+    """``serial.serial_for_url``, except that a ``socket://`` port keeps what the other end
+    sends at once: pyserial's ``open`` drops it, and that is where an emulator's console
+    says why it refuses a host (a TCP connection has no stale input to drop).
+
+    Raises:
+        serial.SerialException, OSError, ValueError: as pyserial.
+    """
+    port = serial.serial_for_url(url, baudrate=baudrate, timeout=0, do_not_open=True)
+    if type(port).__module__ != "serial.urlhandler.protocol_socket":
+        port.open()
+        return port
+    port.reset_input_buffer = _keep_input  # type: ignore[method-assign]
+    try:
+        port.open()
+    finally:
+        del port.reset_input_buffer
+    return port
+
+
+def _keep_input() -> None:
+    """Stands in for ``reset_input_buffer`` while a ``socket://`` port opens."""
+
+
 def open_failure(url: str, exc: BaseException) -> LinkError:
     """The error for a port that could not be opened (``exc`` is pyserial's)."""
     if url.startswith("socket://") and _refused(exc):
@@ -67,9 +93,9 @@ def first_reply_failure(url: str, seen: bytes, exc: EsWifiError) -> EsWifiError 
     :class:`RecordingLink`). Returns None when there is nothing better to say than ``exc``.
     """
     refused = BUSY_TEXT in seen
-    if not refused and isinstance(exc, LinkClosed) and url.startswith("socket://"):
-        # pyserial drops what arrives while it opens, so the refusal may not have been seen.
-        refused = BUSY_LINE.startswith(seen)
+    hung_up = isinstance(exc, LinkClosed) or _caused_by(exc, ConnectionError)
+    if not refused and hung_up and seen and url.startswith("socket://"):
+        refused = BUSY_LINE.startswith(seen)  # the console hung up halfway through it
     if refused:
         return ConsoleBusy(
             f"{url} is busy: another host is attached to the emulator's console, which "
@@ -122,11 +148,16 @@ class RecordingLink:
 
 def _refused(exc: BaseException) -> bool:
     """Whether ``exc`` or an exception it was raised from is a refused connection."""
+    return _caused_by(exc, ConnectionRefusedError) or "connection refused" in str(exc).lower()
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``exc`` or an exception it was raised from (or during) is a ``kind``."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, ConnectionRefusedError):
+        if isinstance(current, kind):
             return True
         current = current.__cause__ or current.__context__
-    return "connection refused" in str(exc).lower()
+    return False

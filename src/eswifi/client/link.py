@@ -35,7 +35,7 @@ from typing import Protocol
 
 import serial
 
-from eswifi.client.diagnose import check_url, open_failure
+from eswifi.client.diagnose import check_url, open_failure, open_port
 from eswifi.client.protocol import ClientProtocol
 from eswifi.errors import LinkClosed, LinkError, LinkTimeout, RemoteProtocolError
 from eswifi.wire.framing import escape
@@ -109,7 +109,7 @@ class SerialLink:
         """
         check_url(url)
         try:
-            port = serial.serial_for_url(url, baudrate=baudrate, timeout=0)
+            port = open_port(url, baudrate)
         except (serial.SerialException, OSError, ValueError) as exc:
             raise open_failure(url, exc) from exc
         return cls(port)
