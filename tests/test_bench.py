@@ -58,6 +58,7 @@ def test_quick_run_writes_every_figure_beside_its_baseline(tmp_path: Path) -> No
     assert 0 < query["extra"]["p50_us"] <= query["extra"]["p99_us"]
     # The table goes to stdout, progress to stderr.
     assert "P? round trip" in result.stdout and "bench [" not in result.stdout
+    assert "targets: PASS " in result.stdout
     assert "relay: P? round trips" in result.stderr
 
 

@@ -15,7 +15,6 @@ import select
 import socket
 import threading
 import time
-import tty
 from collections.abc import Callable
 
 from eswifi.wire.framing import OK_TERMINATOR
@@ -49,6 +48,8 @@ class Console:
             self._sock: socket.socket | None = sock
             self._fd = sock.fileno()
         else:
+            import tty  # POSIX only, like the pty link itself
+
             self._sock = None
             self._fd = os.open(url, os.O_RDWR | os.O_NOCTTY)
             tty.setraw(self._fd)

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import os
 import socket
-import tty
 from collections.abc import Callable
 
 from eswifi.wire.framing import OK_TERMINATOR, uart_async
@@ -160,6 +159,8 @@ class _Console(asyncio.Protocol):
 async def serve(pty: bool, query_size: int) -> None:
     loop = asyncio.get_running_loop()
     if pty:
+        import tty  # POSIX only
+
         master, slave = os.openpty()
         tty.setraw(slave)
         os.set_blocking(master, False)

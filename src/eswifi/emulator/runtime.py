@@ -148,7 +148,8 @@ class ModuleRuntime:
         self._host_paused = False
         self._session: HostSession | None = None
         self._input_stopped = False
-        self._output = bytearray()
+        self._output: list[bytes] = []
+        self._output_bytes = 0
         self._fragments: deque[tuple[bytes, float]] = deque()
         """Output cut by the fragment fault, waiting for its pauses."""
         self._fragment_bytes = 0
@@ -328,6 +329,7 @@ class ModuleRuntime:
                 self._events.host_detached(self.link.name)
                 if self._session is session:
                     self._output.clear()  # nobody reads it any more
+                    self._output_bytes = 0
                     self._drop_fragments()
                     self._session = None
             case _Call(action=action):
@@ -412,19 +414,22 @@ class ModuleRuntime:
         session = self._session
         if session is None:
             return  # nobody attached: an unplugged UART
-        queued = session.write_backlog + self._fragment_bytes + len(self._output)
+        queued = session.write_backlog + self._fragment_bytes + self._output_bytes
         if queued + len(data) > self._output_limit:
             self.dropped_output += len(data)
             return
         if self._trace is not None:
             self._trace(TO_HOST, data)
-        self._output += data  # written once the inputs at hand are applied
+        self._output.append(data)  # written once the inputs at hand are applied
+        self._output_bytes += len(data)
 
     def _flush_output(self) -> None:
         if not self._output:
             return
-        data = bytes(self._output)
-        self._output.clear()
+        output = self._output
+        data = output[0] if len(output) == 1 else b"".join(output)
+        output.clear()
+        self._output_bytes = 0
         if self._session is None:
             return
         if self._fragments or self.engine.faults.fragment_max:
