@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import pytest
 
@@ -69,7 +69,7 @@ class RunningEmulator(FaultControls):
     def open_module(self, *, timeout: float = 10.0) -> Module:
         """A client :class:`~eswifi.client.Module` on this emulator's link (not joined);
         ``reset(hard=True)`` pulses its RESET pin through the control channel."""
-        kind = "spi" if self.link == "spi" else "uart"
+        kind: Literal["uart", "spi"] = "spi" if self.link == "spi" else "uart"
         return Module.open(self.url, kind, timeout=timeout, control=self.control_address)
 
     def control(self, command: str) -> str:
