@@ -123,7 +123,8 @@ class Report:
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as probe:
         probe.bind((HOST, 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def sample(pid: int) -> Sample:
@@ -278,9 +279,9 @@ class Host:
         while got < total:
             if time.monotonic() > deadline:
                 raise SoakFailure(f"the echo returned {got} of {total} bytes")
-            data = console.read_data()
-            back.update(data or b"")
-            got += len(data or b"")
+            chunk = console.read_data() or b""
+            back.update(chunk)
+            got += len(chunk)
         if got != total or sent.digest() != back.digest():
             raise SoakFailure("echoed data differ (SHA-256)")
         self.counts.add("echo_bytes", total)

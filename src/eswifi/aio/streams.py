@@ -74,7 +74,7 @@ class _ModuleTransport(asyncio.Transport):
 
     # ------------------------------------------------------------------ asyncio.Transport
 
-    def write(self, data: bytes | bytearray | memoryview) -> None:  # type: ignore[override]
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._closing:
             raise RuntimeError("write after close")
         if self._gone:

@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
@@ -67,9 +68,7 @@ def sections(options: Options) -> list[Section]:
         accepts=options.accepts,
         cap=options.cap,
     )
-    measured: list[Section] = [
-        lambda progress, link=link: link_rows(link, settings, progress) for link in options.links
-    ]
+    measured: list[Section] = [partial(link_rows, link, settings) for link in options.links]
     measured.append(lambda progress: http_rows(options.requests, progress))
     return measured
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from eswifi.bench import Options, run_bench
 from eswifi.bench.host import BenchError
@@ -99,5 +100,5 @@ def _run(args: argparse.Namespace) -> int:
         return 1
 
 
-def _fields(options: Options) -> dict[str, object]:
+def _fields(options: Options) -> dict[str, Any]:
     return {name: getattr(options, name) for name in Options.__dataclass_fields__}

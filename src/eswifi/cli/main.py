@@ -45,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status (130 after Ctrl-C)."""
     try:
         args = build_parser().parse_args(argv)
-        return args.run(args)
+        status: int = args.run(args)
+        return status
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

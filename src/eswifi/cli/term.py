@@ -20,6 +20,7 @@ import argparse
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from eswifi.cli.linecmd import (
     EXIT_OK,
@@ -36,6 +37,11 @@ from eswifi.errors import EsWifiError, LinkError, LinkTimeout, RemoteProtocolErr
 from eswifi.wire.commands import COMMANDS
 from eswifi.wire.framing import unescape
 from eswifi.wire.replies import AsyncMessage
+
+if TYPE_CHECKING:
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+    from prompt_toolkit.key_binding import KeyPressEvent
 
 HELP = "interactive AT terminal (history, completion, async messages, hex view)"
 DESCRIPTION = """\
@@ -190,7 +196,9 @@ def run(args: argparse.Namespace) -> int:
     from prompt_toolkit.patch_stdout import patch_stdout
 
     class CommandCompleter(Completer):
-        def get_completions(self, document, complete_event):
+        def get_completions(
+            self, document: Document, complete_event: CompleteEvent
+        ) -> Iterator[Completion]:
             word = document.text_before_cursor
             if any(sep in word for sep in "= ,"):
                 return
@@ -220,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
     bindings = KeyBindings()
 
     @bindings.add("f2")
-    def _(event) -> None:
+    def _(event: KeyPressEvent) -> None:
         terminal.toggle_hex()
 
     session: PromptSession[str] = PromptSession(

@@ -159,7 +159,9 @@ class SerialLink:
 
     def discard_input(self) -> None:
         try:
-            self._port.reset_input_buffer()
+            # Every pyserial port class has it; the stubs' SerialBase (what serial_for_url is
+            # typed to return) does not declare it.
+            self._port.reset_input_buffer()  # type: ignore[attr-defined]
         except (serial.SerialException, OSError) as exc:
             raise _wrap(exc, "cannot discard input") from exc
 

@@ -21,6 +21,7 @@ commands get the link in between. Each command sequence holds the module's comma
 
 from __future__ import annotations
 
+import builtins
 import errno
 import io
 import socket as _socket
@@ -42,7 +43,7 @@ from eswifi.errors import (
 from eswifi.wire.replies import MAX_READ
 
 if TYPE_CHECKING:
-    from collections.abc import Buffer
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
     from eswifi.client.module import Module
 
@@ -148,7 +149,7 @@ class EsWifiSocket:
 
     def __exit__(
         self,
-        exc_type: type[BaseException] | None,
+        exc_type: builtins.type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
@@ -559,6 +560,7 @@ class EsWifiSocket:
         reading = "r" in mode or not writing
         binary = "b" in mode
         rawmode = ("r" if reading else "") + ("w" if writing else "")
+        # SocketIO duck-types its socket (recv_into, send, _decref_socketios …).
         raw = _socket.SocketIO(self, rawmode)  # type: ignore[arg-type]
         self._io_refs += 1
         if buffering is None or buffering < 0:
@@ -569,14 +571,16 @@ class EsWifiSocket:
             return raw
         buffer: io.BufferedIOBase
         if reading and writing:
-            buffer = io.BufferedRWPair(raw, raw, buffering)  # type: ignore[arg-type]
+            buffer = io.BufferedRWPair(raw, raw, buffering)
         elif reading:
             buffer = io.BufferedReader(raw, buffering)
         else:
             buffer = io.BufferedWriter(raw, buffering)
         if binary:
             return buffer
-        text = io.TextIOWrapper(buffer, io.text_encoding(encoding), errors, newline)
+        # typeshed wants a buffer with ``name``, which BufferedRWPair lacks; TextIOWrapper
+        # only reads it when asked (CPython's socket.makefile wraps the same pair).
+        text = io.TextIOWrapper(buffer, io.text_encoding(encoding), errors, newline)  # type: ignore[type-var]
         text.mode = mode  # type: ignore[misc]
         return text
 

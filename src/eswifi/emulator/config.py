@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar, overload
 
 from eswifi.emulator.profile import (
     DEFAULT_FOR_LINK,
@@ -53,6 +53,11 @@ _MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 _HOST_NAME = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_.])?$")
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _PROFILE_FIELDS = {f.name for f in fields(FirmwareProfile)} - {"link"}
+
+_T = TypeVar("_T")
+_Where = tuple[str, int | None]
+"""Table and array index of the field being read (for error messages)."""
+_Kind = type[_T] | tuple[type[_T], ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -181,7 +186,41 @@ class _Parser:
                 known = ", ".join(sorted(allowed))
                 raise self.fail((*where, prefix + key), f"unknown field (known: {known})")
 
-    def get(self, data, where, key, kind, *, default=None, required=False):
+    @overload
+    def get(
+        self,
+        data: Mapping[str, Any],
+        where: _Where,
+        key: str,
+        kind: _Kind[_T],
+        *,
+        default: _T,
+        required: bool = False,
+    ) -> _T: ...
+    @overload
+    def get(
+        self,
+        data: Mapping[str, Any],
+        where: _Where,
+        key: str,
+        kind: _Kind[_T],
+        *,
+        required: Literal[True],
+    ) -> _T: ...
+    @overload
+    def get(
+        self, data: Mapping[str, Any], where: _Where, key: str, kind: _Kind[_T]
+    ) -> _T | None: ...
+    def get(
+        self,
+        data: Mapping[str, Any],
+        where: _Where,
+        key: str,
+        kind: _Kind[_T],
+        *,
+        default: _T | None = None,
+        required: bool = False,
+    ) -> _T | None:
         if key not in data:
             if required:
                 raise self.fail((*where, key), "missing")
@@ -193,25 +232,76 @@ class _Parser:
             raise self.fail((*where, key), f"must be {names}, not {value!r}")
         return value
 
-    def integer(self, data, where, key, low, high, *, default=None, required=False):
-        value = self.get(data, where, key, int, default=default, required=required)
-        if value is not None and not low <= value <= high:
+    def integer(
+        self, data: Mapping[str, Any], where: _Where, key: str, low: int, high: int, *, default: int
+    ) -> int:
+        value = self.get(data, where, key, int, default=default)
+        if not low <= value <= high:
             raise self.fail((*where, key), f"must be between {low} and {high}, not {value}")
         return value
 
-    def mac(self, data, where, key, *, default=None, required=False) -> str | None:
+    @overload
+    def mac(self, data: Mapping[str, Any], where: _Where, key: str, *, default: str) -> str: ...
+    @overload
+    def mac(
+        self, data: Mapping[str, Any], where: _Where, key: str, *, required: Literal[True]
+    ) -> str: ...
+    def mac(
+        self,
+        data: Mapping[str, Any],
+        where: _Where,
+        key: str,
+        *,
+        default: str | None = None,
+        required: bool = False,
+    ) -> str | None:
         value = self.get(data, where, key, str, default=default, required=required)
         if value is not None and not _MAC.match(value):
             raise self.fail((*where, key), f"not a MAC address (xx:xx:xx:xx:xx:xx): {value!r}")
         return value.upper() if value is not None else None
 
-    def text(self, data, where, key, max_length, *, default=None, required=False) -> str | None:
+    @overload
+    def text(
+        self, data: Mapping[str, Any], where: _Where, key: str, max_length: int, *, default: str
+    ) -> str: ...
+    @overload
+    def text(
+        self,
+        data: Mapping[str, Any],
+        where: _Where,
+        key: str,
+        max_length: int,
+        *,
+        required: Literal[True],
+    ) -> str: ...
+    @overload
+    def text(
+        self, data: Mapping[str, Any], where: _Where, key: str, max_length: int
+    ) -> str | None: ...
+    def text(
+        self,
+        data: Mapping[str, Any],
+        where: _Where,
+        key: str,
+        max_length: int,
+        *,
+        default: str | None = None,
+        required: bool = False,
+    ) -> str | None:
         value = self.get(data, where, key, str, default=default, required=required)
         if value is not None and (len(value) > max_length or "," in value):
             raise self.fail((*where, key), f"at most {max_length} characters, no commas")
         return value
 
-    def ipv4(self, data, where, key, *, default: str | None = None, required=False) -> str | None:
+    def ipv4(
+        self,
+        data: Mapping[str, Any],
+        where: _Where,
+        key: str,
+        *,
+        default: str | None = None,
+        required: bool = False,
+    ) -> str | None:
         value = self.get(data, where, key, str, default=default, required=required)
         if value is None:
             return None
@@ -343,7 +433,7 @@ class _Parser:
             if raw not in tuple(Security):
                 raise self.fail((*where, "security"), f"must be 0–5, not {raw}")
             security = Security(raw)
-        elif raw.lower() in SECURITY_NAMES:
+        elif isinstance(raw, str) and raw.lower() in SECURITY_NAMES:
             security = SECURITY_NAMES[raw.lower()]
         else:
             names = ", ".join(SECURITY_NAMES)

@@ -72,9 +72,9 @@ def run_control_command(engine: ModuleEngine, line: str, *, now: float) -> str:
         case "reset":
             return _reset(engine, rest.lower(), now)
         case "wakeup" if rest.lower() in _LEVELS:
-            level = _LEVELS[rest.lower()]
-            engine.set_wakeup(level, now=now)
-            return f"ok wakeup {level}"
+            wakeup = _LEVELS[rest.lower()]
+            engine.set_wakeup(wakeup, now=now)
+            return f"ok wakeup {wakeup}"
         case "wakeup":
             return "error: usage: wakeup high|low"
         case "pins" if not rest:

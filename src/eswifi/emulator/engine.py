@@ -98,6 +98,9 @@ class ModuleEngine:
         faults: the injected faults (default: none, seed 0).
     """
 
+    _wait: Wait | None
+    """The command waiting for a network event or its deadline (set by :meth:`_power_on`)."""
+
     def __init__(
         self,
         *,
@@ -534,7 +537,7 @@ class ModuleEngine:
         self._conn_slots: dict[int, int] = {}
         self._listener_slots: dict[int, int] = {}
         self._command: CommandLine | None = None
-        self._wait: Wait | None = None
+        self._wait = None
         self._payload: ReadPayload | None = None
         self._payload_data = bytearray()
         self._payload_deadline: float | None = None
@@ -611,7 +614,7 @@ class ModuleEngine:
             case Wait():
                 done = outcome.poll(None)
                 if done is not None:
-                    self._finish(done)
+                    self._settle(done)
                 else:
                     self._wait = outcome
             case ReadPayload():

@@ -335,13 +335,6 @@ class _FdLink:
         self._eof = False
         self._closed = False
 
-    async def attach(self) -> HostSession | None:
-        # The link is its one and only host session.
-        if self._handed_out or self._closed:
-            return None
-        self._handed_out = True
-        return self
-
     def host_present(self) -> bool:
         return not (self._closed or self._eof)
 
@@ -617,6 +610,13 @@ class StdioLink(_FdLink):
     @property
     def name(self) -> str:
         return "stdio"
+
+    async def attach(self) -> HostSession | None:
+        # The link is its one and only host session.
+        if self._handed_out or self._closed:
+            return None
+        self._handed_out = True
+        return self
 
     async def aclose(self) -> None:
         self._stop()

@@ -164,8 +164,9 @@ class EmulatorProcess(FaultControls):
 
     def close(self) -> None:
         """Stop the emulator if it still runs (SIGTERM, then SIGKILL) and free its pipes."""
-        if getattr(self, "_control", None) is not None:
-            self._control.close()
+        control = getattr(self, "_control", None)
+        if control is not None:
+            control.close()
             self._control = None
         if self.process.poll() is None:
             self.process.terminate()

@@ -18,8 +18,9 @@ marker's ``options`` adds ``eswifi emulate`` options (``options=["--radio", "lab
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -29,6 +30,9 @@ from eswifi.emulator.fault_commands import FaultControls
 from eswifi.emulator.profile import SPI_C3525, UART_C6
 from eswifi.testing.harness import EmulatorHarness
 from eswifi.testing.launch import EmulatorProcess
+
+if TYPE_CHECKING:
+    import pluggy
 
 LINK_KINDS = ("uart", "spi")
 START_TIMEOUT = 30.0
@@ -141,7 +145,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pluggy.Result[pytest.TestReport], None]:
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
     if not report.failed:

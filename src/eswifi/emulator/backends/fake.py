@@ -172,8 +172,8 @@ class FakeNetwork:
                     self._try_accept(entry)
             case m.StopListening(listener=listener):
                 entry = self._listeners.pop(listener, None)
-                for peer in entry.waiting if entry else ():
-                    peer.closed_by_module = True
+                for waiting in entry.waiting if entry else ():
+                    waiting.closed_by_module = True
             case m.Send(conn=conn, data=data):
                 peer = self._peers.get(conn)
                 if peer is None or peer.vanished or peer.closed_by_module or self.refuse_sends:
@@ -332,7 +332,7 @@ class FakeNetwork:
             del peer._unsent[:SEGMENT]
         if peer._fin_pending and not peer._unsent:
             peer._fin_pending = False
-            self._post(m.PeerClosed(conn=peer.conn))
+            self._post(m.PeerClosed(conn=conn))
 
     def _connect(self, effect: m.Connect) -> None:
         server = self._servers.get((effect.host, effect.port))

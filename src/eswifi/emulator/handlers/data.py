@@ -6,16 +6,16 @@ a TCP/TLS client, or a UDP socket (one datagram per R0 and per S3).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from eswifi.emulator import messages as m
 from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.handlers import args
+from eswifi.emulator.handlers.transport import set_registers
 from eswifi.emulator.outcomes import (
     MINUS_ONE,
     MINUS_ONE_LINE,
     OK,
     Done,
+    Handler,
     Outcome,
     ReadPayload,
     Wait,
@@ -156,13 +156,12 @@ def show_send(module: ModuleEngine, command: CommandLine) -> Outcome:
     return value(f"{regs.send_size},{regs.send_timeout_ms}")
 
 
-def _register(field: str, low: int, high: int):
+def _register(field: str, low: int, high: int) -> Handler:
     def handler(module: ModuleEngine, command: CommandLine) -> Outcome:
         number = args.integer(command, 0, low, high)
         if number is None or len(command.args) > 1:
             return error(ErrorCode.BAD_ARGUMENT)
-        module.slot.registers = replace(module.slot.registers, **{field: number})
-        return OK
+        return set_registers(module, **{field: number})
 
     handler.__name__ = f"set_{field}"
     return handler

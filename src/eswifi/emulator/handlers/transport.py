@@ -6,6 +6,7 @@ Every setting belongs to the selected socket (P0); a bad value leaves it unchang
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.handlers import args
@@ -18,8 +19,11 @@ API_TIMEOUT_RANGE = (1, 600_000)
 """Values ``PY`` accepts (ms)."""
 
 
-def set_registers(module: ModuleEngine, **changes: object) -> Done:
-    """Replace some registers of the selected socket; answers OK."""
+def set_registers(module: ModuleEngine, **changes: Any) -> Done:
+    """Replace some registers of the selected socket; answers OK.
+
+    ``changes`` are :class:`SocketRegisters` fields (``dataclasses.replace`` rejects
+    unknown names)."""
     module.slot.registers = replace(module.slot.registers, **changes)
     return OK
 
