@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench soak clean
+.PHONY: install demo test lint bench soak fuzz clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "eswifi needs Python 3.11 or newer")'
@@ -34,6 +34,11 @@ bench: $(STAMP)
 SOAK_SECONDS ?= 60
 soak: $(STAMP)
 	$(BIN)/eswifi soak --seconds $(SOAK_SECONDS)
+
+# The engine's fuzz contract at full length: 1.2 M host streams plus 20,000 socket
+# lifecycle programs (an hour or more). The normal suite runs a few hundred of each.
+fuzz: $(STAMP)
+	ESWIFI_FUZZ_LONG=1 $(BIN)/python -m pytest tests/test_fuzz_engine.py tests/test_fuzz_lifecycle.py -q
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache

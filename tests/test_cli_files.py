@@ -6,11 +6,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 from pathlib import Path
 
 import pytest
 import serial
-from test_cli_emulate import OK, OK_END, WAIT, exchange, stopped
+from test_cli_emulate import OK, OK_END, WAIT, exchange, expect, stopped
 
 from eswifi.cli.main import main
 from eswifi.emulator.settings import StoredSettings
@@ -185,3 +186,42 @@ def test_valid_state_values_load(tmp_path: Path) -> None:
     stored = StoredSettings.from_dict(good, factory=factory)
     assert stored.current() is not None
     assert stored.current().product_name == "x" * 32
+
+
+# ---------------------------------------------------------------- ZR with pipelined commands
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+@pytest.mark.subprocess
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs Linux /proc")
+def test_sockets_pipelined_after_zr_never_open_and_fds_stay_flat() -> None:
+    from test_cli_emulate import free_port, join
+
+    with (
+        socket.create_server(("127.0.0.1", 0)) as remote,
+        EmulatorProcess() as module,
+        serial.serial_for_url(module.url, timeout=WAIT) as console,
+    ):
+        server_port = free_port()
+        remote_port = remote.getsockname()[1]
+        join(console)
+        before = open_fds(module.process.pid)
+        for _ in range(5):
+            setup = b"P0=1\rP1=0\rP3=127.0.0.1\rP4=%d\rP0=0\rP1=0\rP2=%d\r" % (
+                remote_port,
+                server_port,
+            )
+            assert exchange(console, setup, OK * 7) == OK * 7
+            assert exchange(console, b"ZR\rP5=1\rP0=1\rP6=1\r", b"Reset") == b"\r\nReset"
+            assert expect(console, b"> ") == b"\r\n> "  # booted; nothing else was run
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", server_port), timeout=WAIT).close()
+            join(console)
+        assert open_fds(module.process.pid) == before
+        remote.settimeout(0)
+        with pytest.raises(BlockingIOError):
+            remote.accept()  # no module client ever connected
+        assert stopped(module) == 0

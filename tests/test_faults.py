@@ -307,3 +307,14 @@ def test_hung_module_comes_back_with_the_reset_pin(joined: EmulatorHarness) -> N
     assert joined.advance(5.0).endswith(b"\r\n> ")
     assert joined.send(b"I?\r").endswith(b"\r\nOK\r\n> ")
     assert not joined.engine.hung
+
+
+def test_a_connect_completing_after_the_reset_pin_is_closed(joined: EmulatorHarness) -> None:
+    server = joined.network.serve(*SERVER)
+    joined.delay_connects(300)
+    assert _client(joined) == b""
+    assert joined.control("reset") == "ok reset"
+    joined.advance(1.0)  # the slow peer accepts after the module rebooted
+    (peer,) = server.peers
+    assert peer.closed_by_module  # not left open with nobody to close it
+    assert joined.engine.faults.live_connections == 0

@@ -9,9 +9,9 @@ garbage, pipelined and cut at random points:
   engine holds open is open in the :class:`FakeNetwork`, and nothing else is.
 
 The normal suite runs a few hundred streams per test (a few seconds). The long profile,
-``ESWIFI_FUZZ_LONG=1``, runs :data:`LONG_EXAMPLES` streams per test: over a million
-streams in all (``tests/test_fuzz_lifecycle.py`` checks the socket lifecycle against a
-reference model).
+``ESWIFI_FUZZ_LONG=1`` (``make fuzz``), runs :data:`LONG_EXAMPLES` streams per test: over
+a million in all (``ESWIFI_FUZZ_EXAMPLES=N`` sets the count per test).
+``tests/test_fuzz_lifecycle.py`` checks the socket lifecycle against a reference model.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from eswifi.emulator.engine import ModuleEngine
 from eswifi.testing import EmulatorHarness
 
 LONG = os.environ.get("ESWIFI_FUZZ_LONG") == "1"
-LONG_EXAMPLES = 400_000
-"""Streams per fuzz test in the long profile (four tests: 1.6 M streams)."""
+LONG_EXAMPLES = int(os.environ.get("ESWIFI_FUZZ_EXAMPLES", "300000"))
+"""Streams per fuzz test in the long profile (four tests: 1.2 M streams by default)."""
 FUZZ = settings(
     max_examples=LONG_EXAMPLES if LONG else 300,
     deadline=None,

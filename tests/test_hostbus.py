@@ -157,7 +157,7 @@ def test_example_drives_the_module_through_the_pins(
             "--control", control,
             "--build", build,
             "--echo-port", str(echo_port),
-            "--server-port", str(free_port()),
+            "--server-port", "0",
         )  # fmt: skip
     assert lines == [
         "boot output ok",
@@ -183,7 +183,7 @@ def test_uart_build_without_control_channel_synchronises(
             "--link", _link(emulator.url),
             "--build", "uart",
             "--echo-port", str(echo_port),
-            "--server-port", str(free_port()),
+            "--server-port", "0",
             env={"HOSTBUS_TRACE": str(trace)},
         )  # fmt: skip
     assert lines[0] == "synchronised" and lines[-1] == "done"

@@ -92,6 +92,7 @@ def test_a_marker_and_an_indirect_parameter_choose_the_build(pytester: pytest.Py
         @pytest.mark.eswifi(link="spi")
         def test_marker(eswifi_emulator, eswifi_harness):
             assert eswifi_emulator.link == "spi"
+            assert eswifi_emulator.control("status").startswith("ok joined=-")
             assert eswifi_harness.attach() == b"\\x15\\x15\\r\\n> "
 
         @pytest.mark.parametrize("eswifi_emulator", ["spi"], indirect=True)

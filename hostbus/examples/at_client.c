@@ -2,15 +2,16 @@
  * A small AT client on hostbus: what a driver's first host build does.
  *
  *   at_client --link tcp:127.0.0.1:7000 [--control 127.0.0.1:7001]
- *             --build spi|uart --echo-port N --server-port N
+ *             --build spi|uart --echo-port N --server-port N|0 [--seed N]
  *
  * 1. resets the module through its RESET pin (with --control) and checks the
  *    boot output; without --control it synchronises with an empty command;
  * 2. joins eswifi-lab;
  * 3. opens a TCP client to the echo server on 127.0.0.1:--echo-port, sends
  *    binary data that holds "\r\nOK\r\n> " and 0x15 bytes, and reads it back;
- * 4. runs a multi-accept server on --server-port and serves two clients in
- *    turn: each sends one line, and gets "echo: <line>" back;
+ * 4. runs a multi-accept server on --server-port (0: a free port of the
+ *    dynamic range, chosen with --seed) and serves two clients in turn: each
+ *    sends one line, and gets "echo: <line>" back;
  * 5. resets the module through the pin again and checks it answers.
  *
  * Progress lines go to stdout; a failure prints "FAIL: ..." and exits 1.
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../adapters/hostbus_st_io.h"
 #include "../adapters/hostbus_uart.h"
@@ -242,14 +244,28 @@ static void serve(int port)
     char line[128];
     int client;
 
+    int attempt;
+
     command("P0=1", reply);
     command("P1=0", reply);
-    snprintf(line, sizeof line, "P2=%d", port);
-    command(line, reply);
     command("R1=1460", reply);
     command("R2=200", reply);
     app.accepted = 0;
-    command("P5=11", reply);
+    /* --server-port 0: a port of the dynamic range, another one if it is taken. */
+    for (attempt = 0;; attempt++) {
+        int chosen = port ? port : 49152 + rand() % 16384;
+        size_t n;
+        snprintf(line, sizeof line, "P2=%d", chosen);
+        command(line, reply);
+        n = exchange("P5=11\r", 6, reply, sizeof reply - 1);
+        reply[n] = '\0';
+        if (find(reply, n, OK)) {
+            port = chosen;
+            break;
+        }
+        if (port || attempt == 9)
+            die("P5=11 answered %s", (const char *)reply);
+    }
     say("server listening %d", port);
     for (client = 1; client <= 2; client++) {
         char text[256];
@@ -292,6 +308,7 @@ int main(int argc, char **argv)
     int echo_port = 0, server_port = 0, i;
     unsigned char reply[REPLY_MAX];
 
+    srand((unsigned)getpid());
     for (i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--link") == 0)
             link = argv[i + 1];
@@ -303,13 +320,15 @@ int main(int argc, char **argv)
             echo_port = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--server-port") == 0)
             server_port = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--seed") == 0)
+            srand((unsigned)atoi(argv[i + 1]));
         else
             break;
     }
-    if (!link || i != argc || echo_port <= 0 || server_port <= 0 ||
+    if (!link || i != argc || echo_port <= 0 || server_port < 0 ||
         (strcmp(build, "spi") != 0 && strcmp(build, "uart") != 0)) {
         fprintf(stderr, "usage: %s --link LINK [--control HOST:PORT] --build spi|uart "
-                        "--echo-port N --server-port N\n",
+                        "--echo-port N --server-port N|0 [--seed N]\n",
                 argv[0]);
         return 2;
     }

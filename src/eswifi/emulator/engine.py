@@ -171,6 +171,9 @@ class ModuleEngine:
         self.now = now
         self._apply(event)
         self._repoll(event)
+        if isinstance(event, m.Connected) and event.conn not in self._conn_slots:
+            # Nobody waits for it any more (a reset or a new host ended the command).
+            self.emit(m.CloseConnection(conn=event.conn, abort=True))
         self._run()
 
     def handle_timer(self, *, now: float) -> None:

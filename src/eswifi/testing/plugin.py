@@ -17,10 +17,9 @@ marker's ``options`` adds ``eswifi emulate`` options (``options=["--radio", "lab
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import pytest
 
@@ -68,15 +67,14 @@ class RunningEmulator(FaultControls):
         self.control_address = process.control_address
 
     def open_module(self, *, timeout: float = 10.0) -> Module:
-        """A client :class:`~eswifi.client.Module` on this emulator's link (not joined)."""
-        return Module.open(self.url, "spi" if self.link == "spi" else "uart", timeout=timeout)
+        """A client :class:`~eswifi.client.Module` on this emulator's link (not joined);
+        ``reset(hard=True)`` pulses its RESET pin through the control channel."""
+        kind: Literal["uart", "spi"] = "spi" if self.link == "spi" else "uart"
+        return Module.open(self.url, kind, timeout=timeout, control=self.control_address)
 
     def control(self, command: str) -> str:
         """Send one control-channel command (``vanish eswifi-lab``, ``status``…); its answer."""
-        with socket.create_connection(self.control_address, timeout=CONTROL_TIMEOUT) as sock:
-            sock.sendall(command.encode() + b"\n")
-            with sock.makefile("rb") as answers:
-                return answers.readline().decode().strip()
+        return self.process.control(command, wait=CONTROL_TIMEOUT)
 
     def errors(self) -> str:
         """What the emulator wrote on stderr so far."""

@@ -136,7 +136,7 @@ def show_transport(module: ModuleEngine, command: CommandLine) -> Outcome:
         int(regs.keepalive),
         regs.keepalive_idle_ms,
     )
-    return value(",".join(str(f) for f in fields))
+    return value(",".join(map(str, fields)))
 
 
 HANDLERS = {
