@@ -11,7 +11,7 @@ import pytest
 
 from eswifi.bench.report import Row
 
-SECTIONS = {"emulator", "client", "memory", "http"}
+SECTIONS = {"emulator", "client", "memory", "http", "pacing"}
 EMULATOR_FIGURES = {
     "P? round trip",
     "S3 host->peer, 1460-byte chunks",

@@ -7,7 +7,9 @@ Sections, each a function returning :class:`~eswifi.bench.report.Row` objects:
   (:mod:`eswifi.bench.relay`), then the client library's ``command()``, ``sendall()`` and
   ``recv()`` against the raw AT client (:mod:`eswifi.bench.host`) on the same emulator,
   and the emulator's memory before and after;
-* :mod:`eswifi.bench.http` - requests per second through ``examples/http_server.py``.
+* :mod:`eswifi.bench.http` - requests per second through ``examples/http_server.py``;
+* :mod:`eswifi.bench.pacing` - ``--timing real``: bytes per second through the paced
+  host link against the theoretical line rate.
 
 A new section is one more entry in :func:`sections`. Ratios, not absolute figures, are
 what to compare across machines: both sides of a row ran on the same loaded machine
@@ -41,6 +43,7 @@ class Options:
     requests: int = 100
     cap: float = 20.0
     links: tuple[str, ...] = ("tcp", "pty")
+    pacing_seconds: float = 1.5
 
     @classmethod
     def quick(cls) -> Options:
@@ -52,6 +55,7 @@ class Options:
             accepts=20,
             requests=10,
             cap=5.0,
+            pacing_seconds=0.3,
         )
 
 
@@ -59,6 +63,7 @@ def sections(options: Options) -> list[Section]:
     """The measurements of a run, in order."""
     from eswifi.bench.http import http_rows
     from eswifi.bench.links import Settings, link_rows
+    from eswifi.bench.pacing import pacing_rows
 
     settings = Settings(
         rounds=options.rounds,
@@ -70,6 +75,9 @@ def sections(options: Options) -> list[Section]:
     )
     measured: list[Section] = [partial(link_rows, link, settings) for link in options.links]
     measured.append(lambda progress: http_rows(options.requests, progress))
+    measured.append(
+        lambda progress: pacing_rows(options.pacing_seconds, min(options.repeats, 3), progress)
+    )
     return measured
 
 

@@ -24,9 +24,13 @@ from typing import TextIO
 
 from eswifi.cli import radio
 from eswifi.cli.exits import EXIT_INTERRUPTED
+from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.links import HostLink, PtyLink, StdioLink, TcpConsoleLink
+from eswifi.emulator.pacing import LineRate, spi_rate, uart_rate
 from eswifi.emulator.profile import LinkProfile
 from eswifi.emulator.runtime import ModuleRuntime
+from eswifi.emulator.state import UART_BAUD_RANGE, UART_POWER_UP_BAUD
+from eswifi.emulator.timing import TIMINGS
 from eswifi.emulator.trace import TraceWriter
 from eswifi.errors import ConfigError
 
@@ -67,6 +71,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--trace", metavar="FILE", type=Path, help="write every host-link byte, both ways, to FILE"
     )
     parser.add_argument(
+        "--timing",
+        choices=sorted(TIMINGS),
+        default="fast",
+        help="fast: answer at once (default); real: pace the host link at its line rate and "
+        "take the real module's operation times (boot, ZR, P5=0, join, scan …; a radio "
+        "file's [timing] table overrides them); see docs/pins-and-timing.md",
+    )
+    parser.add_argument(
+        "--baud",
+        type=baud_rate,
+        default=UART_POWER_UP_BAUD,
+        help="UART line rate at power-up, paced with --timing real (default 115200; U2/U0 "
+        "change it)",
+    )
+    parser.add_argument(
+        "--spi-clock",
+        metavar="HZ",
+        type=spi_clock,
+        help="SPI clock, paced with --timing real (default: the timing table's, 10 MHz)",
+    )
+    parser.add_argument(
         "-v",
         "--verbose",
         action="store_true",
@@ -84,6 +109,31 @@ def console_address(text: str) -> tuple[str, int]:
     if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
     return host, int(port_text)
+
+
+def baud_rate(text: str) -> int:
+    """Parse ``--baud``: a rate the module's ``U2`` accepts."""
+    low, high = UART_BAUD_RANGE
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise argparse.ArgumentTypeError(f"expected a baud rate {low}..{high}, got {text!r}")
+    return int(text)
+
+
+def spi_clock(text: str) -> int:
+    """Parse ``--spi-clock`` in Hz."""
+    if not text.isdigit() or not 1_000 <= int(text) <= 50_000_000:
+        raise argparse.ArgumentTypeError(f"expected an SPI clock 1000..50000000 Hz, got {text!r}")
+    return int(text)
+
+
+def line_rate(args: argparse.Namespace, engine: ModuleEngine) -> LineRate | None:
+    """How fast the host link carries bytes (None: unpaced, ``--timing fast``)."""
+    if args.timing != "real":
+        return None
+    if engine.profile.link is LinkProfile.SPI:
+        clock = args.spi_clock or engine.timing.spi_clock_hz
+        return spi_rate(clock, engine.timing.spi_turnaround_us)
+    return uart_rate(args.baud)
 
 
 def ipv4_address(text: str) -> str:
@@ -162,7 +212,13 @@ async def _serve(args: argparse.Namespace, stop: _Stop) -> int:
             if not args.stdio:
                 print(f"link: {link.name}", flush=True)
             save = state.save if state is not None else None
-            runtime = ModuleRuntime(engine, link, trace=trace, save_settings=save)
+            runtime = ModuleRuntime(
+                engine,
+                link,
+                trace=trace,
+                save_settings=save,
+                line_rate=line_rate(args, engine),
+            )
             stop.actions.append(runtime.stop_input)  # at once: a writing host must not delay it
             async with contextlib.AsyncExitStack() as services:
                 if control is not None:

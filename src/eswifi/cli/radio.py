@@ -31,6 +31,7 @@ from eswifi.emulator.messages import PinChanged
 from eswifi.emulator.profile import PROFILES, LinkProfile
 from eswifi.emulator.runtime import ModuleRuntime
 from eswifi.emulator.settings import SavedSettings, StoredSettings
+from eswifi.emulator.state import UART_POWER_UP_BAUD
 from eswifi.errors import ConfigError
 
 MAX_CONTROL_LINE = 1024
@@ -156,6 +157,8 @@ def build_engine(
             stored_settings=stored,
             started_at=now,
             faults=Faults(seed=getattr(args, "seed", 0)),
+            timing=config.timing(getattr(args, "timing", "fast")),
+            uart_baud=getattr(args, "baud", UART_POWER_UP_BAUD),
         )
 
     if args.state is None:

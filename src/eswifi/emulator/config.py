@@ -38,6 +38,8 @@ from eswifi.emulator.radio import (
     Security,
     Station,
 )
+from eswifi.emulator.timing import FIELDS as TIMING_FIELDS
+from eswifi.emulator.timing import TIMINGS, Timing, timing_named
 from eswifi.errors import ConfigError
 
 SECURITY_NAMES: Mapping[str, Security] = {
@@ -69,6 +71,8 @@ class EmulatorConfig:
     """Profile name from the file (``[firmware] name``); the CLI's ``--firmware`` wins."""
     firmware_overrides: Mapping[str, Any] = field(default_factory=dict)
     """Profile fields the file sets, applied to whichever profile is chosen."""
+    timing_overrides: Mapping[str, int] = field(default_factory=dict)
+    """Operation times the file sets (``[timing]``), applied to the ``--timing`` table."""
     source: str = "<built-in>"
 
     def profile(self, *, link: LinkProfile, name: str | None = None) -> FirmwareProfile:
@@ -87,6 +91,14 @@ class EmulatorConfig:
             return replace(base, link=link, **self.firmware_overrides)
         except ConfigError as exc:
             raise ConfigError(f"{self.source}: firmware: {exc}") from None
+
+    def timing(self, name: str = "fast") -> Timing:
+        """The ``--timing`` table ``name`` with the file's ``[timing]`` figures.
+
+        Raises:
+            ConfigError: unknown table name.
+        """
+        return timing_named(name, self.timing_overrides)
 
 
 EXAMPLE = "example"
@@ -316,7 +328,16 @@ class _Parser:
         self.known(
             data,
             ("", None),
-            {"module", "radio", "dns", "firmware", "access_points", "stations", "events"},
+            {
+                "module",
+                "radio",
+                "dns",
+                "firmware",
+                "timing",
+                "access_points",
+                "stations",
+                "events",
+            },
         )
         module = self.table(data, "module", {"mac", "name"})
         timing = self.table(data, "radio", {"join_time_ms", "scan_time_ms"})
@@ -356,8 +377,21 @@ class _Parser:
             except ConfigError as exc:
                 raise self.fail(("firmware", None, "name"), str(exc)) from None
         overrides = {k: self.profile_field(k, v) for k, v in firmware.items() if k != "name"}
+        times = self.table(data, "timing", set(TIMING_FIELDS))
+        for key, value in times.items():
+            if type(value) is not int:
+                raise self.fail(("timing", None, key), f"must be an integer, not {value!r}")
+        for table in TIMINGS:
+            try:
+                timing_named(table, times)
+            except ConfigError as exc:
+                raise self.fail(("timing", None, None), str(exc)) from None
         config = EmulatorConfig(
-            radio=radio, firmware=name, firmware_overrides=overrides, source=self.source
+            radio=radio,
+            firmware=name,
+            firmware_overrides=overrides,
+            timing_overrides=dict(times),
+            source=self.source,
         )
         for link in LinkProfile:
             try:

@@ -51,6 +51,7 @@ from eswifi.emulator.state import (
     RX_HIGH_WATER,
     RX_LOW_WATER,
     SOCKET_COUNT,
+    UART_POWER_UP_BAUD,
     Connection,
     ConnectionKind,
     Credentials,
@@ -95,6 +96,7 @@ class ModuleEngine:
         stored_settings: what ``Z1`` saved in an earlier run (``--state FILE``).
         started_at: the ``now`` the radio's scheduled events count from.
         timing: how long the firmware's operations take (boot, ``ZR``, ``P5=0`` …).
+        uart_baud: the UART rate at power-up (``--baud``); ``U0`` changes it until a reset.
         faults: the injected faults (default: none, seed 0).
     """
 
@@ -111,6 +113,7 @@ class ModuleEngine:
         stored_settings: StoredSettings | None = None,
         started_at: float = 0.0,
         timing: Timing = FAST,
+        uart_baud: int = UART_POWER_UP_BAUD,
         faults: Faults | None = None,
     ) -> None:
         if handlers is None:
@@ -123,6 +126,7 @@ class ModuleEngine:
         self.now = started_at
         self.started_at = started_at
         self.timing = timing
+        self.uart_baud = uart_baud
         self.factory_settings = SavedSettings(
             wifi=WifiRegisters(country=profile.default_country),
             access_point=SoftApRegisters(),
@@ -526,7 +530,7 @@ class ModuleEngine:
         self.soft_ap = SoftApState()
         self.scan_settings = ScanSettings()
         self.ping_settings = PingSettings()
-        self.uart = UartSettings()
+        self.uart = UartSettings(baud=self.uart_baud, line_baud=self.uart_baud)
         self.scan_results: deque[bytes] | None = None
         """Entries of an ``F0=2`` scan still to be fetched with MR."""
         self.message_type = self.profile.message_type

@@ -32,6 +32,7 @@ from eswifi.emulator.backends.asyncio_net import AsyncioNetwork
 from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.eventlog import EventLog
 from eswifi.emulator.links import ATTACH_POLL, HostLink, HostSession
+from eswifi.emulator.pacing import LineRate, PacedQueue, uart_rate
 from eswifi.emulator.trace import TO_HOST, TO_MODULE, TraceHook
 
 HOST_BACKLOG_LIMIT = 64 * 1024
@@ -115,6 +116,8 @@ class ModuleRuntime:
         host_backlog_limit: see :data:`HOST_BACKLOG_LIMIT`.
         output_limit: see :data:`OUTPUT_LIMIT`.
         datagram_backlog: see :data:`DATAGRAM_BACKLOG`.
+        line_rate: pace the host link at this rate, both ways (``--timing real``);
+            None: bytes go as fast as the host takes them.
     """
 
     def __init__(
@@ -128,6 +131,7 @@ class ModuleRuntime:
         host_backlog_limit: int = HOST_BACKLOG_LIMIT,
         output_limit: int = OUTPUT_LIMIT,
         datagram_backlog: int = DATAGRAM_BACKLOG,
+        line_rate: LineRate | None = None,
     ) -> None:
         self.engine = engine
         self.link = link
@@ -155,6 +159,13 @@ class ModuleRuntime:
         self._fragment_bytes = 0
         self._fragment_timer: asyncio.TimerHandle | None = None
         self._pin_watchers: list[Callable[[m.PinChanged], None]] = []
+        self._paced_out: PacedQueue | None = None
+        self._paced_in: PacedQueue | None = None
+        if line_rate is not None:
+            self._paced_out = PacedQueue(
+                line_rate, self._write_paced, replies=True, on_rate=self._input_rate
+            )
+            self._paced_in = PacedQueue(line_rate, self._host_data_paced)
         self.dropped_output = 0
         """Host output bytes dropped because the attached host did not read them."""
         self.dropped_datagrams = 0
@@ -212,6 +223,7 @@ class ModuleRuntime:
                 hosts.cancel()
                 self._cancel_timer()
                 self._drop_fragments()
+                self._drop_paced()
                 await network.aclose()
 
     # ------------------------------------------------------------------ input
@@ -241,6 +253,14 @@ class ModuleRuntime:
 
     def _host_data(self, data: bytes) -> None:
         if self._input_stopped:
+            return
+        if self._paced_in is not None:
+            self._paced_in.put(data)  # reaches the engine as it crosses the line
+            if not self._host_paused and self._paced_in.queued >= self._backlog_limit:
+                session = self._session
+                if session is not None:
+                    session.pause_reading()
+                    self._host_paused = True
             return
         if self._busy or self._inbox:
             self._post(_HostData(data))
@@ -331,6 +351,7 @@ class ModuleRuntime:
                     self._output.clear()  # nobody reads it any more
                     self._output_bytes = 0
                     self._drop_fragments()
+                    self._drop_paced()
                     self._session = None
             case _Call(action=action):
                 action(now)
@@ -352,7 +373,9 @@ class ModuleRuntime:
                 for watcher in list(self._pin_watchers):
                     watcher(effect)
             elif isinstance(effect, m.LinkRateChanged):
-                pass  # the link is not paced: bytes go as fast as the host takes them
+                if self._paced_out is not None:  # unpaced, bytes go as fast as they can
+                    self._flush_output()  # the reply to U0 still goes at the old rate
+                    self._paced_out.change_rate(uart_rate(effect.baud))
             else:
                 routed = faults.route(effect, now=time.monotonic())
                 self._to_network(routed.effects)
@@ -386,7 +409,9 @@ class ModuleRuntime:
                 delay = max(0.0, deadline - time.monotonic())
                 self._timer = asyncio.get_running_loop().call_later(delay, self._tick)
                 self._timer_at = deadline
-        paused = self.engine.host_backlog >= self._backlog_limit
+        paused = self.engine.host_backlog >= self._backlog_limit or (
+            self._paced_in is not None and self._paced_in.queued >= self._backlog_limit
+        )
         session = self._session
         if self._input_stopped:
             paused = True
@@ -415,6 +440,8 @@ class ModuleRuntime:
         if session is None:
             return  # nobody attached: an unplugged UART
         queued = session.write_backlog + self._fragment_bytes + self._output_bytes
+        if self._paced_out is not None:
+            queued += self._paced_out.queued
         if queued + len(data) > self._output_limit:
             self.dropped_output += len(data)
             return
@@ -431,6 +458,9 @@ class ModuleRuntime:
         output.clear()
         self._output_bytes = 0
         if self._session is None:
+            return
+        if self._paced_out is not None:
+            self._paced_out.put(data)  # written slice by slice as it crosses the line
             return
         if self._fragments or self.engine.faults.fragment_max:
             for chunk, pause in self.engine.faults.fragments(data):
@@ -452,6 +482,25 @@ class ModuleRuntime:
                 loop = asyncio.get_running_loop()
                 self._fragment_timer = loop.call_later(pause, self._write_fragments)
                 return
+
+    # ------------------------------------------------------------------ line-rate pacing
+
+    def _write_paced(self, data: bytes) -> None:
+        if self._session is not None:
+            self._session.write(data)
+
+    def _host_data_paced(self, data: bytes) -> None:
+        self._post(_HostData(data))
+
+    def _input_rate(self, rate: LineRate) -> None:
+        """The host's side follows a rate change once the module's reply has gone."""
+        if self._paced_in is not None:
+            self._paced_in.pacer.rate = rate
+
+    def _drop_paced(self) -> None:
+        for queue in (self._paced_out, self._paced_in):
+            if queue is not None:
+                queue.clear()
 
     def _drop_fragments(self) -> None:
         if self._fragment_timer is not None:

@@ -8,14 +8,16 @@ link layer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 
 from eswifi.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Timing:
-    """Operation times in milliseconds (see docs/pins-and-timing.md for their sources)."""
+    """Operation times in milliseconds, and the SPI link's clock (see
+    docs/pins-and-timing.md for every figure's source)."""
 
     boot_ms: int = 0
     """From RESET released to the boot output (SPI greeting, UART prompt)."""
@@ -31,13 +33,20 @@ class Timing:
     """A ``D0`` lookup, before the answer."""
     connect_ms: int = 0
     """A ``P6=1`` client connect, before the attempt starts."""
+    spi_clock_hz: int = 10_000_000
+    """SPI clock of a paced SPI link (``--timing real``); 8 clocks carry one byte."""
+    spi_turnaround_us: int = 100
+    """SPI: from the end of a command to DATA-READY rising with its reply, on a paced link."""
 
     def __post_init__(self) -> None:
         for field in fields(self):
             value = getattr(self, field.name)
-            if not isinstance(value, int) or not 0 <= value <= 600_000:
-                raise ConfigError(f"timing {field.name} must be 0..600000 ms, not {value!r}")
+            low, high = _LIMITS.get(field.name, (0, 600_000))
+            if type(value) is not int or not low <= value <= high:
+                raise ConfigError(f"timing {field.name} must be {low}..{high}, not {value!r}")
 
+
+_LIMITS = {"spi_clock_hz": (1_000, 50_000_000), "spi_turnaround_us": (0, 1_000_000)}
 
 FAST = Timing()
 REAL = Timing(
@@ -55,3 +64,17 @@ TIMINGS = {"fast": FAST, "real": REAL}
 
 FIELDS = frozenset(field.name for field in fields(Timing))
 """What a radio file's ``[timing]`` table may set."""
+
+
+def timing_named(name: str, overrides: Mapping[str, int] | None = None) -> Timing:
+    """The ``--timing`` table called ``name`` with a radio file's overrides applied.
+
+    Raises:
+        ConfigError: no such table, an unknown field or a value out of range.
+    """
+    if name not in TIMINGS:
+        raise ConfigError(f"unknown timing {name!r} (known: {', '.join(TIMINGS)})")
+    unknown = set(overrides or {}) - FIELDS
+    if unknown:
+        raise ConfigError(f"unknown timing field {sorted(unknown)[0]!r}")
+    return replace(TIMINGS[name], **(overrides or {}))

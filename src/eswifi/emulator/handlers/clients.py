@@ -6,7 +6,7 @@ from eswifi.emulator import messages as m
 from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.handlers import args
 from eswifi.emulator.handlers.servers import UDP_PROTOCOLS, transport_of
-from eswifi.emulator.outcomes import OK, Done, Outcome, Wait, error
+from eswifi.emulator.outcomes import OK, Done, Outcome, Wait, after, error
 from eswifi.emulator.state import Connection, ConnectionKind, Protocol
 from eswifi.wire.commands import CommandLine
 from eswifi.wire.framing import ErrorCode
@@ -32,7 +32,8 @@ def client_control(module: ModuleEngine, command: CommandLine) -> Outcome:
         return error(text=ALREADY_CONNECTED)
     if protocol in UDP_PROTOCOLS:
         return _open_udp(module)
-    return _connect_tcp(module, tls=protocol is Protocol.TLS)
+    tls = protocol is Protocol.TLS
+    return after(module.now, module.timing.connect_ms, lambda: _connect_tcp(module, tls=tls))
 
 
 def _connect_tcp(module: ModuleEngine, *, tls: bool) -> Outcome:

@@ -35,6 +35,10 @@ def resolve(module: ModuleEngine, command: CommandLine) -> Outcome:
         return error(ErrorCode.BAD_ARGUMENT)
     if not module.wifi.joined:
         return error()
+    return after(module.now, module.timing.dns_ms, lambda: _look_up(module, name))
+
+
+def _look_up(module: ModuleEngine, name: str) -> Done | Wait:
     slot = module.slot
 
     def found(address: str) -> Done:

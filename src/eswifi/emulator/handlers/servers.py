@@ -7,7 +7,7 @@ from eswifi.emulator import messages as m
 from eswifi.emulator.engine import ModuleEngine
 from eswifi.emulator.handlers import args
 from eswifi.emulator.handlers.transport import set_registers
-from eswifi.emulator.outcomes import OK, Done, Outcome, Wait, error
+from eswifi.emulator.outcomes import OK, Done, Outcome, Wait, after, error
 from eswifi.emulator.state import (
     Connection,
     ConnectionKind,
@@ -42,7 +42,8 @@ def server_control(module: ModuleEngine, command: CommandLine) -> Outcome:
     if mode == 0:
         module.stop_server(index)
         set_registers(module, remote_port=0)
-        return Done(text=b"\r\n[UDP TSK] Killed\r\n" if udp else b"\r\n[TCP TSK] Killed\r\n")
+        killed = Done(text=b"\r\n[UDP TSK] Killed\r\n" if udp else b"\r\n[TCP TSK] Killed\r\n")
+        return after(module.now, module.timing.stop_server_ms, lambda: killed)
     if mode == 10:
         server = slot.server
         if server is None or server.mode is not ServerMode.MULTI:

@@ -86,7 +86,7 @@ def _attempt(module: ModuleEngine, text: bytearray, attempt: int) -> Done | Wait
             return _attempt(module, text + b"\r\n" + JOIN + b"Retrying", attempt + 1)
         return error(text=bytes(text + b"\r\n" + JOIN + b"Failed"))
 
-    return after(module.now, module.radio.join_time_ms, finish)
+    return after(module.now, module.timing.join_ms + module.radio.join_time_ms, finish)
 
 
 def disconnect(module: ModuleEngine, command: CommandLine) -> Outcome:
@@ -171,7 +171,8 @@ def scan(module: ModuleEngine, command: CommandLine) -> Outcome:
     asynchronous = bool(command.args)
     settings = module.scan_settings
     passes = settings.repeat
-    duration = passes * module.radio.scan_time_ms + (passes - 1) * settings.delay_ms
+    per_pass = module.timing.scan_ms + module.radio.scan_time_ms
+    duration = passes * per_pass + (passes - 1) * settings.delay_ms
 
     def report() -> Done:
         lines = _scan_results(module)
