@@ -25,7 +25,7 @@ def test_demo_command_matches_the_spec(link: list[str]) -> None:
     )
     out = result.stdout.decode()
     assert result.returncode == 0, out + result.stderr.decode()
-    assert "demo: 19 replies checked against the spec, all match" in out
+    assert "demo: 19 replies checked against the protocol reference, all match" in out
     assert out.count("[TCP SVR] Accepted 127.0.0.1:") == 2
     assert "> S3=1\\r2\n1\nOK\n" in out
     assert "[TCP TSK] Killed" in out
@@ -37,7 +37,7 @@ def test_demo_reports_a_module_that_differs() -> None:
     out = io.StringIO()
     with EmulatorProcess() as emulator, pytest.raises(RuntimeError, match="did not join"):
         run_demo(emulator.url, out=out, port=free_port(), passphrase="wrong", timeout=10)
-    assert "reply differs from the spec" in out.getvalue()
+    assert "reply differs from the protocol reference" in out.getvalue()
 
 
 @pytest.mark.timeout(60)

@@ -2,8 +2,8 @@
 
 It drives a module (by default an emulator it starts itself) through the note's commands
 in order, connects two real TCP clients one after the other, prints the transcript in the
-note's style and checks every reply against the bytes the spec gives. Any difference makes
-:func:`run_demo` return 1.
+note's style and checks every reply against the bytes of the protocol reference
+(docs/protocol.md). Any difference makes :func:`run_demo` return 1.
 """
 
 from __future__ import annotations
@@ -46,7 +46,10 @@ class Demo:
         match = re.fullmatch(pattern, got, re.DOTALL)
         if match is None:
             self.failures += 1
-            print(f"!! {what}: reply differs from the spec\n!!   got      {got!r}", file=self.out)
+            print(
+                f"!! {what}: reply differs from the protocol reference\n!!   got      {got!r}",
+                file=self.out,
+            )
             print(f"!!   expected {pattern!r}", file=self.out)
         return match
 
@@ -92,7 +95,10 @@ def run_demo(
     finally:
         channel.close()
     verdict = "all match" if not demo.failures else f"{demo.failures} differ"
-    print(f"\ndemo: {demo.checked} replies checked against the spec, {verdict}", file=out)
+    print(
+        f"\ndemo: {demo.checked} replies checked against the protocol reference, {verdict}",
+        file=out,
+    )
     return 1 if demo.failures else 0
 
 

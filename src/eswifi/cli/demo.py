@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="run the application note's multi-accept session and check every reply",
         description="Start an emulated module (or use --url), drive the application note's "
         "multi-accept TCP server session with two real TCP clients, print the transcript and "
-        "exit 1 if any reply differs from the spec.",
+        "exit 1 if any reply differs from the protocol reference.",
     )
     parser.add_argument("--url", help="drive this module instead (any pyserial URL or device)")
     parser.add_argument("--pty", action="store_true", help="start the emulator on a pty link")
