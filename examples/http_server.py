@@ -177,7 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.directory is not None and not args.directory.is_dir():
         parser.error(f"--directory {args.directory}: not a directory")
-    with Module.open(args.url, args.link) as module:
+    try:
+        module = Module.open(args.url, args.link)
+    except LinkError as exc:  # nothing listening, console busy, host:port without socket://
+        print(f"http_server: {exc}", file=sys.stderr)
+        return 1
+    with module:
         module.join(args.ssid, args.passphrase)
         with contextlib.suppress(KeyboardInterrupt):
             serve(

@@ -381,3 +381,18 @@ def test_a_module_left_halfway_through_a_payload_serves_the_next_program(control
                 with conn:
                     conn.settimeout(TIMEOUT)
                     assert conn.recv(4) == b"back"
+
+
+@pytest.mark.timeout(90)
+def test_echo_client_example_reports_a_refused_connection_in_one_line(
+    uart_emulator: EmulatorProcess,
+) -> None:
+    port = str(free_port())  # nothing listens there
+    for _run in range(RUNS):
+        program = Program(["examples/echo_client.py", uart_emulator.url, "127.0.0.1", port])
+        status, err = program.finish()
+        assert status == 1
+        assert err == (
+            f"echo_client: 127.0.0.1:{port} refused the connection; "
+            "is an echo server running there?\n"
+        )
