@@ -205,6 +205,7 @@ def test_in_process_snippets_run_twice() -> None:
     snippets = [
         (ROOT / "README.md", "## Test host code in-process"),
         (ROOT / "docs" / "client.md", "## Testing without hardware"),
+        (ROOT / "docs" / "architecture.md", "## The engine's theory of operation"),
     ]
     for path, heading in snippets:
         code = compile(python_block(path, heading), str(path), "exec")
