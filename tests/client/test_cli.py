@@ -10,6 +10,7 @@ import pytest
 
 from eswifi.cli.linecmd import hexdump, parse_typed
 from eswifi.cli.term import completions
+from eswifi.testing import EmulatorProcess
 
 from .console import HarnessConsole
 from .ptyprogram import PtyProgram
@@ -170,3 +171,18 @@ def test_send_over_an_spi_link() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0].startswith("ISM43362-M3G-L44-SPI,C3.5.2.5.STM")
     assert result.stdout.splitlines()[1] == "[SOMA][EOMA]"
+
+
+@pytest.mark.subprocess
+@pytest.mark.timeout(60)
+def test_send_to_the_spi_build_without_link_spi_says_to_add_it() -> None:
+    with EmulatorProcess("--link", "spi") as emulator:
+        result = subprocess.run(
+            [sys.executable, "-m", "eswifi", "send", emulator.url, "Z5"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 3
+    assert result.stderr.startswith("link error: malformed reply")
+    assert result.stderr.endswith("(0x15 pad bytes come from the SPI build: add --link spi)\n")

@@ -126,5 +126,8 @@ def describe_failure(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, CommandError):
         return EXIT_ERROR, f"error: {exc}"
     if isinstance(exc, LinkError | ProtocolError):
-        return EXIT_LINK, f"link error: {exc}"
+        hint = ""
+        if isinstance(exc, ProtocolError) and "\\x15" in str(exc):
+            hint = " (0x15 pad bytes come from the SPI build: add --link spi)"
+        return EXIT_LINK, f"link error: {exc}{hint}"
     return EXIT_LINK, f"error: {exc}"
