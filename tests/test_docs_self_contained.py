@@ -37,3 +37,12 @@ def test_the_cli_reference_covers_every_subcommand() -> None:
     page = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
     for command in action.choices:
         assert f"## `eswifi {command}`" in page, command
+
+
+def test_the_readme_lists_every_doc_page_and_starts_with_make_demo_and_make_test() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    first_block = readme.split("```", 2)[1].strip().splitlines()
+    assert [line.split()[:2] for line in first_block] == [["make", "demo"], ["make", "test"]]
+    listed = readme.split("## Documentation", 1)[1]
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        assert f"`docs/{page.name}`" in listed, f"README's Documentation list lacks {page.name}"
