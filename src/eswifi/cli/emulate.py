@@ -65,6 +65,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--host-address",
         type=ipv4_address,
         default="127.0.0.1",
+        metavar="ADDR",
         help="host address module sockets bind to; also the IP the module reports "
         "(default: 127.0.0.1)",
     )
