@@ -116,3 +116,16 @@ def test_a_pending_connect_of_the_previous_host_leaves_no_socket(
     joined.attach()
     assert joined.output() == b""
     assert joined.send(b"P0=2\rR0\r") == OK + b"\r\n-1\r\nERROR\r\n> "
+
+
+@pytest.mark.parametrize("half", [b"S3=10\rabc", b"PG=0,0,100\rxyz", b"P2=80"])
+def test_the_reset_pin_forgets_a_payload_or_line_half_read(
+    module: EmulatorHarness, half: bytes
+) -> None:
+    expected_info = info_reply(module)
+    module.send(half)
+    module.engine.pulse_reset(now=module.now)
+    assert (module.output() + module.advance(1)).endswith(PROMPT)  # booted
+    assert not module.engine.busy
+    assert info_reply(module) == expected_info
+    assert module.send(b"P?\r").startswith(b"\r\n0,0.0.0.0,5024,")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +29,7 @@ from eswifi.testing import EmulatorHarness
 LONG = os.environ.get("ESWIFI_FUZZ_LONG") == "1"
 LONG_EXAMPLES = int(os.environ.get("ESWIFI_FUZZ_EXAMPLES", "300000"))
 """Streams per fuzz test in the long profile (four tests: 1.2 M streams by default)."""
+pytestmark = pytest.mark.timeout(0 if LONG else 60)  # the long profile runs for hours
 FUZZ = settings(
     max_examples=LONG_EXAMPLES if LONG else 300,
     deadline=None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -20,6 +21,7 @@ from eswifi.emulator.backends.fake import FakePeer
 from eswifi.testing import EmulatorHarness
 
 LONG = os.environ.get("ESWIFI_FUZZ_LONG") == "1"
+pytestmark = pytest.mark.timeout(0 if LONG else 60)  # the long profile runs for hours
 OK = b"\r\n\r\nOK\r\n> "
 MINUS_ONE = b"\r\n-1\r\nERROR\r\n> "
 SERVER = 9000

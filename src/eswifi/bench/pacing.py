@@ -104,7 +104,7 @@ def measure_pacing(seconds: float = 1.5, repeats: int = 3) -> list[PacingFigure]
     uart_line = 115_200 / 10
     spi_line = spi_clock / 8
     lines = max(3, int(uart_line * seconds / len(LONG_LINE)))
-    runs = {
+    runs: dict[tuple[str, float], Callable[[], float]] = {
         ("UART 115200 out", uart_line): lambda: _output_rate(uart, seconds, uart_line, pad=False),
         ("UART 115200 in", uart_line): lambda: _input_rate(uart, lines),
         ("SPI 400 kHz out", spi_line): lambda: _output_rate(spi, seconds, spi_line, pad=True),

@@ -36,7 +36,7 @@ def client_control(module: ModuleEngine, command: CommandLine) -> Outcome:
     return after(module.now, module.timing.connect_ms, lambda: _connect_tcp(module, tls=tls))
 
 
-def _connect_tcp(module: ModuleEngine, *, tls: bool) -> Outcome:
+def _connect_tcp(module: ModuleEngine, *, tls: bool) -> Done | Wait:
     index = module.current
     regs = module.slot.registers
     conn_id = module.new_id()
