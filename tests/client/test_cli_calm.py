@@ -217,7 +217,7 @@ def test_bench_ctrl_c_exits_130_quietly_and_stops_its_emulator() -> None:
         time.sleep(0.05)  # polling for a state change, bounded by the deadline
     status, stderr = interrupted(process)
     assert status == 130
-    assert "Traceback" not in stderr  # bench reports progress on stderr; nothing else
+    assert "Traceback" not in stderr, stderr  # bench reports progress on stderr; nothing else
     assert "Error" not in stderr
     for kid in kids:
         assert not Path(f"/proc/{kid}").exists()
@@ -276,3 +276,18 @@ def test_sigint_reaches_a_program_on_the_pty() -> None:
         if program.process.poll() is None:
             program.process.kill()
             program.process.wait(timeout=10)
+
+
+def test_emulate_whose_reader_is_gone_exits_quietly() -> None:
+    """A script that starts the emulator and dies before reading the link line (Ctrl-C at
+    the wrong moment) leaves no traceback and no orphan: the emulator exits 1."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            foreground("emulate"), stdout=write_end, stderr=subprocess.PIPE, timeout=WAIT
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 1
+    assert result.stderr == b""

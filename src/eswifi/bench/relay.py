@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import sys
 from collections.abc import Callable
 
 from eswifi.wire.framing import OK_TERMINATOR, uart_async
@@ -203,8 +204,11 @@ def main() -> None:
     parser.add_argument("--pty", action="store_true", help="serve a pty instead of TCP")
     parser.add_argument("--query-size", type=int, default=57, help="bytes of the P? reply")
     args = parser.parse_args()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.pty, args.query_size))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(args.pty, args.query_size))
+    except BrokenPipeError:  # the bench that started us is gone: leave quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

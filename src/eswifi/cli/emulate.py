@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import signal
 import sys
 import time
@@ -160,6 +161,9 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(_emulate(args))
     except KeyboardInterrupt:  # before the signal handlers were installed
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # whoever reads our stdout is gone (its link line went nowhere)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 async def _emulate(args: argparse.Namespace) -> int:
