@@ -20,14 +20,14 @@ from typing import Literal, Self
 from eswifi.aio import streams
 from eswifi.aio.channel import DEFAULT_TIMEOUT, AioChannel
 from eswifi.aio.link import open_link
-from eswifi.client.module import AccessPoint, ModuleInfo, Security
-from eswifi.errors import CommandError, NameResolutionError, RemoteProtocolError, SocketError
+from eswifi.client import answers
+from eswifi.client.answers import AccessPoint, ModuleInfo, Security, command_error
+from eswifi.errors import NameResolutionError, RemoteProtocolError, SocketError
 from eswifi.wire.replies import MAX_READ, AsyncMessage, Reply
 
 SOCKET_COUNT = 4
 JOIN_TIMEOUT = 30.0
 """Seconds a join (C0), a scan or a DNS query may take."""
-_QUERIES = frozenset({"CS", "CR", "CV"})
 
 ClientConnected = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None] | None]
 
@@ -103,9 +103,7 @@ class Module:
             CommandError: the module answered ERROR (only with ``check=True``).
         """
         async with self.sequence_lock:
-            text = line.decode("latin-1") if isinstance(line, bytes) else line
-            code = text.strip()
-            if not (len(code) == 2 and (code.endswith("?") or code in _QUERIES)):
+            if not answers.is_query(line):
                 self._invalidate()
             reply = await self.channel.transact_line(line, payload=payload, timeout=timeout)
         if check and not reply.ok:
@@ -135,20 +133,10 @@ class Module:
 
     async def info(self) -> ModuleInfo:
         """Product and firmware information (``I?``)."""
-        fields = (await self._query("I?")).value.split(",")
-        if len(fields) < 6:
-            raise RemoteProtocolError(f"I? answered {len(fields)} fields, expected 7")
-        fields += [""] * (7 - len(fields))
-        clock = fields[5].strip()
-        return ModuleInfo(
-            product=fields[0],
-            firmware=fields[1],
-            api=fields[2],
-            stack=fields[3],
-            rtos=fields[4],
-            cpu_clock=int(clock) if clock.isdigit() else None,
-            name=",".join(fields[6:]),
-        )
+        value = (await self._query("I?")).value
+        if not answers.INFO_LINE.fullmatch(value):
+            raise RemoteProtocolError(f"I? answered {value[:80]!r}, not an I? line")
+        return answers.module_info(value)
 
     async def mac(self) -> str:
         """The MAC address (``Z5``)."""
@@ -160,25 +148,7 @@ class Module:
 
     async def scan(self) -> list[AccessPoint]:
         """The access points in range (``F0``)."""
-        from eswifi.client.module import _SCAN_LINE
-
-        found = []
-        for line in (await self._query("F0", timeout=JOIN_TIMEOUT)).lines:
-            match = _SCAN_LINE.match(line)
-            if match is not None:
-                found.append(
-                    AccessPoint(
-                        ssid=match.group(2),
-                        bssid=match.group(3),
-                        rssi=int(match.group(4)),
-                        rate=float(match.group(5)),
-                        network_type=match.group(6),
-                        security=match.group(7),
-                        band=match.group(8),
-                        channel=int(match.group(9)),
-                    )
-                )
-        return found
+        return answers.access_points((await self._query("F0", timeout=JOIN_TIMEOUT)).lines)
 
     async def join(
         self,
@@ -206,10 +176,9 @@ class Module:
                 await self.run("C2", passphrase)
             await self.run("C3", int(security))
             reply = await self.run("C0", timeout=timeout)
-        for line in reply.lines:
-            parts = line.split("]", 1)[-1].strip().split(",")
-            if line.startswith("[JOIN") and len(parts) >= 2 and _is_ipv4(parts[1]):
-                return parts[1]
+        address = answers.joined_address(reply.lines)
+        if address is not None:
+            return address
         raise RemoteProtocolError(f"C0 answered no [JOIN] line: {reply.raw[:80]!r}")
 
     async def leave(self) -> None:
@@ -219,7 +188,7 @@ class Module:
 
     async def resolve(self, name: str) -> str:
         """Resolve a host name through the module's DNS (``D0``); IPv4 literals pass."""
-        if _is_ipv4(name):
+        if answers.is_ipv4(name):
             return str(ipaddress.IPv4Address(name))
         if not name or "," in name or len(name) > 64:
             raise NameResolutionError(_socket.EAI_NONAME, "Name or service not known")
@@ -228,7 +197,7 @@ class Module:
             if self._selected is not None:
                 self._registers[self._selected].pop("P3", None)
         address = reply.value.strip()
-        if not reply.ok or not _is_ipv4(address):
+        if not reply.ok or not answers.is_ipv4(address):
             raise NameResolutionError(_socket.EAI_NONAME, "Name or service not known")
         return address
 
@@ -241,15 +210,7 @@ class Module:
             await self.run("T1", address)
             await self.run("T2", count)
             reply = await self.run("T0", timeout=JOIN_TIMEOUT + count * 5)
-        times: list[float | None] = []
-        for line in reply.lines:
-            if "," in line:
-                result = line.rsplit(",", 1)[1].strip()
-                if result.replace(".", "", 1).isdigit():
-                    times.append(float(result) / 1000)
-                elif result.lower().startswith("timeout"):
-                    times.append(None)
-        return times
+        return answers.ping_times(reply.lines)
 
     async def reset(self, *, timeout: float = 10.0) -> None:
         """Reset the module (``ZR``) and wait until it is back; every socket is gone."""
@@ -354,16 +315,3 @@ class Module:
     async def _query(self, code: str, *, timeout: float | None = None) -> Reply:
         async with self.sequence_lock:
             return await self.run(code, timeout=timeout)
-
-
-def command_error(reply: Reply) -> CommandError:
-    detail = reply.message or reply.text.strip().replace("\r\n", " / ") or "module answered ERROR"
-    return CommandError(reply.command, reply.raw, detail)
-
-
-def _is_ipv4(text: str) -> bool:
-    try:
-        ipaddress.IPv4Address(text)
-    except ValueError:
-        return False
-    return True

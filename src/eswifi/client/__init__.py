@@ -17,8 +17,9 @@ Layers: :mod:`~eswifi.client.protocol` (sans-I/O transactions),
 :mod:`~eswifi.client.readiness` (select and selectors).
 """
 
+from eswifi.client.answers import AccessPoint, ModuleInfo, NetworkStatus, Security
 from eswifi.client.link import CommandChannel, Link, SerialLink
-from eswifi.client.module import AccessPoint, Module, ModuleInfo, NetworkStatus, Security
+from eswifi.client.module import Module
 from eswifi.client.protocol import ClientProtocol
 from eswifi.client.readiness import EsWifiSelector, select
 from eswifi.client.socket import EsWifiSocket

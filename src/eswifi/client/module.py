@@ -23,17 +23,15 @@ import random
 import re
 import socket as _socket
 from collections.abc import Sequence
-from dataclasses import dataclass
-from enum import IntEnum
 from types import TracebackType
 from typing import Literal, Self
 
-from eswifi.client import pins
+from eswifi.client import answers, pins
+from eswifi.client.answers import AccessPoint, ModuleInfo, NetworkStatus, Security
 from eswifi.client.diagnose import RecordingLink, first_reply_failure
 from eswifi.client.link import CommandChannel, Link, SerialLink, Trace
 from eswifi.client.socket import MAX_PAYLOAD, EsWifiSocket
 from eswifi.errors import (
-    CommandError,
     LinkError,
     LinkTimeout,
     NameResolutionError,
@@ -52,66 +50,6 @@ DRAIN_POLLS = 16
 """Bound on the ``MR`` polls that drain an SPI module's stale messages."""
 
 _MAC = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}")
-_INFO_LINE = re.compile(r"[^,]*(?:,[^,]*){5,}")
-"""``I?``: product, firmware, API, stack, RTOS, clock, name (the name may hold commas)."""
-_SCAN_LINE = re.compile(
-    r'#(\d+),"(.*)",([0-9A-Fa-f:]{17}),(-?\d+),([\d.]+),([^,]*),([^,]*),([^,]*),(\d+)'
-)
-
-
-class Security(IntEnum):
-    """Wi-Fi security types, numbered as ``C3`` takes them."""
-
-    OPEN = 0
-    WEP = 1
-    WPA = 2
-    WPA2 = 3
-    WPA_WPA2 = 4
-    WPA2_TKIP = 5
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ModuleInfo:
-    """What ``I?`` reports."""
-
-    product: str
-    firmware: str
-    api: str
-    stack: str
-    rtos: str
-    cpu_clock: int | None
-    name: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NetworkStatus:
-    """What ``C?`` reports (docs/protocol.md §3.1)."""
-
-    ssid: str
-    passphrase: str
-    security: int
-    dhcp: bool
-    ip: str
-    mask: str
-    gateway: str
-    dns1: str
-    dns2: str
-    country: str
-    connected: bool
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AccessPoint:
-    """One line of a scan (``F0``)."""
-
-    ssid: str
-    bssid: str
-    rssi: int
-    rate: float
-    network_type: str
-    security: str
-    band: str
-    channel: int
 
 
 class Module:
@@ -302,11 +240,11 @@ class Module:
             LinkTimeout, LinkError, RemoteProtocolError: see :meth:`CommandChannel.transact`.
         """
         with self._lock:
-            if not _is_query(line):
+            if not answers.is_query(line):
                 self._invalidate()
             reply = self.channel.transact_line(line, payload=payload, timeout=timeout)
             if check and not reply.ok:
-                raise _command_error(reply)
+                raise answers.command_error(reply)
             return reply
 
     def messages(self, timeout: float = 0.0) -> list[AsyncMessage]:
@@ -327,18 +265,7 @@ class Module:
         Raises:
             RemoteProtocolError: the reply is not an ``I?`` line (the link resyncs).
         """
-        fields = self._expect("I?", _INFO_LINE).value.split(",")
-        fields += [""] * (7 - len(fields))
-        clock = fields[5].strip()
-        return ModuleInfo(
-            product=fields[0],
-            firmware=fields[1],
-            api=fields[2],
-            stack=fields[3],
-            rtos=fields[4],
-            cpu_clock=int(clock) if clock.isdigit() else None,
-            name=",".join(fields[6:]),
-        )
+        return answers.module_info(self._expect("I?", answers.INFO_LINE).value)
 
     def mac(self) -> str:
         """The MAC address, ``XX:XX:XX:XX:XX:XX`` (``Z5``).
@@ -379,24 +306,7 @@ class Module:
 
     def scan(self) -> list[AccessPoint]:
         """The access points in range (``F0``)."""
-        found = []
-        for line in self._run("F0", timeout=JOIN_TIMEOUT).lines:
-            match = _SCAN_LINE.match(line)
-            if match is None:
-                continue
-            found.append(
-                AccessPoint(
-                    ssid=match.group(2),
-                    bssid=match.group(3),
-                    rssi=int(match.group(4)),
-                    rate=float(match.group(5)),
-                    network_type=match.group(6),
-                    security=match.group(7),
-                    band=match.group(8),
-                    channel=int(match.group(9)),
-                )
-            )
-        return found
+        return answers.access_points(self._run("F0", timeout=JOIN_TIMEOUT).lines)
 
     # ------------------------------------------------------------------ network
 
@@ -437,12 +347,8 @@ class Module:
             self._run("C3", int(security))
             self._run("C4", 1)
             reply = self._run("C0", timeout=timeout)
-            self._ip = None
-            for line in reply.lines:
-                # "[JOIN   ] <ssid>,<ip>,0,0" (docs/protocol.md §3.1)
-                parts = line.split("]", 1)[-1].strip().split(",")
-                if line.startswith("[JOIN") and len(parts) >= 2 and _is_ipv4(parts[1]):
-                    self._ip = parts[1]
+            # "[JOIN   ] <ssid>,<ip>,0,0" (docs/protocol.md §3.1)
+            self._ip = answers.joined_address(reply.lines)
             return self.ip()
 
     def leave(self) -> None:
@@ -468,7 +374,7 @@ class Module:
             NameResolutionError: the module could not resolve the name (also a
                 ``socket.gaierror``).
         """
-        if _is_ipv4(name):
+        if answers.is_ipv4(name):
             return str(ipaddress.IPv4Address(name))
         if not name or "," in name or len(name) > 64:
             raise NameResolutionError(_socket.EAI_NONAME, "Name or service not known")
@@ -478,7 +384,7 @@ class Module:
             if self._selected is not None:
                 self._registers[self._selected].pop("P3", None)
         address = reply.value.strip()
-        if not reply.ok or not _is_ipv4(address):
+        if not reply.ok or not answers.is_ipv4(address):
             raise NameResolutionError(_socket.EAI_NONAME, "Name or service not known")
         return address
 
@@ -502,16 +408,7 @@ class Module:
             if interval is not None:
                 self._run("T3", max(1, round(interval * 1000)))
             reply = self._run("T0", timeout=JOIN_TIMEOUT + count * 5)
-        times: list[float | None] = []
-        for line in reply.lines:
-            if "," not in line:
-                continue
-            result = line.rsplit(",", 1)[1].strip()
-            if result.replace(".", "", 1).isdigit():
-                times.append(float(result) / 1000)
-            elif result.lower().startswith("timeout"):
-                times.append(None)
-        return times
+        return answers.ping_times(reply.lines)
 
     def reset(self, *, hard: bool = False, timeout: float = 10.0) -> None:
         """Reset the module and wait until it is back (its boot prompt or greeting).
@@ -583,7 +480,7 @@ class Module:
             self._invalidate()
             raise
         if check and not reply.ok:
-            raise _command_error(reply)
+            raise answers.command_error(reply)
         return reply
 
     def _sync(self) -> None:
@@ -656,30 +553,6 @@ class Module:
             self.channel.wait_messages(min(timeout, self.poll_interval))
         else:
             self.channel.wait_messages(timeout)
-
-
-def _command_error(reply: Reply) -> CommandError:
-    detail = reply.message or reply.text.strip().replace("\r\n", " / ") or "module answered ERROR"
-    return CommandError(reply.command, reply.raw, detail)
-
-
-_QUERIES = frozenset({"CS", "CR", "CV"})
-"""Commands without ``?`` that only show something."""
-
-
-def _is_query(line: str | bytes) -> bool:
-    """Whether a typed command line only shows settings (changes no register)."""
-    text = line.decode("latin-1") if isinstance(line, bytes) else line
-    code = text.strip()
-    return len(code) == 2 and (code.endswith("?") or code in _QUERIES)
-
-
-def _is_ipv4(text: str) -> bool:
-    try:
-        ipaddress.IPv4Address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _int(text: str) -> int:

@@ -30,6 +30,7 @@ from enum import Enum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+from eswifi.client.answers import command_error
 from eswifi.client.timeouts import Deadline, check_timeout, to_ms
 from eswifi.errors import (
     ConnectionRefused,
@@ -670,9 +671,7 @@ class EsWifiSocket:
                 if reply.minus_one or not reply.body.strip():
                     self._eof = True
                     return
-                from eswifi.client.module import _command_error
-
-                raise _command_error(reply)
+                raise command_error(reply)
             if not reply.body:
                 return
             if self._type == _socket.SOCK_DGRAM:
