@@ -305,23 +305,6 @@ class _Parser:
             raise self.fail((*where, key), f"at most {max_length} characters, no commas")
         return value
 
-    def ipv4(
-        self,
-        data: Mapping[str, Any],
-        where: _Where,
-        key: str,
-        *,
-        default: str | None = None,
-        required: bool = False,
-    ) -> str | None:
-        value = self.get(data, where, key, str, default=default, required=required)
-        if value is None:
-            return None
-        try:
-            return str(ipaddress.IPv4Address(value))
-        except ValueError:
-            raise self.fail((*where, key), f"not an IPv4 address: {value!r}") from None
-
     # -------------------------------------------------------------- sections
 
     def config(self, data: Mapping[str, Any]) -> EmulatorConfig:
